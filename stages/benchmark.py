@@ -1,0 +1,55 @@
+"""Stage benchmark: LiteRT latency of each TFLite variant and the deployment KPIs."""
+
+import argparse
+from pathlib import Path
+
+from stressvision.stage import run_stage
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--tflite", required=True)
+    parser.add_argument("--test", required=True)
+    parser.add_argument("--quantize-metrics", required=True)
+    parser.add_argument("--metrics", required=True)
+    parser.add_argument("--plots", required=True)
+    args = parser.parse_args()
+
+    from stressvision.benchmark import Kpis
+    from stressvision.errors import ParamsError
+    from stressvision.export import VARIANTS
+    from stressvision.fileio import load_arrays, read_json, write_json, write_text
+    from stressvision.litert import TFLiteClassifier, latency_summary, time_inference
+    from stressvision.params import Section
+
+    params = Section.load("benchmark")
+    runs = params.int("runs", minimum=1)
+    warmup = params.int("warmup", minimum=0)
+    threads = params.int("threads", minimum=1)
+    kpis = Kpis.from_section(params.sub("kpi"), VARIANTS)
+    params.check_no_extra_keys()
+
+    quantized = read_json(args.quantize_metrics)
+    if kpis.variant not in quantized:
+        raise ParamsError("benchmark.kpi.variant", f"{kpis.variant!r} was not exported; add it to quantize.variants")
+    images = load_arrays(args.test)["images"][:64].astype("float32")
+    metrics, rows = {"threads": threads, "runs": runs}, ["variant,p95_ms,mean_ms"]
+    for variant, exported in quantized.items():
+        classifier = TFLiteClassifier(Path(args.tflite) / f"{variant}.tflite", num_threads=threads)
+        latency = latency_summary(time_inference(classifier, images, warmup, runs))
+        metrics[variant] = {**latency, "size_mb": exported["size_mb"], "accuracy": exported["accuracy"]}
+        rows.append(f"{variant},{latency['p95_ms']},{latency['mean_ms']}")
+        print(f"benchmark: {variant:8s} mean {latency['mean_ms']:.3f} ms, p95 {latency['p95_ms']:.3f} ms, "
+              f"{latency['fps']:.0f} FPS, {exported['size_mb']:.3f} MB, accuracy {exported['accuracy']:.4f}")
+    deployed = metrics[kpis.variant]
+    metrics["kpi"] = kpis.check(deployed["accuracy"], deployed["p95_ms"], deployed["size_mb"])
+    write_json(args.metrics, metrics)
+    write_text(Path(args.plots) / "latency.csv", "\n".join(rows) + "\n")
+    for name in ("accuracy", "latency_p95_ms", "size_mb"):
+        kpi = metrics["kpi"][name]
+        print(f"benchmark: KPI {name:15s} {kpi['value']:>10} target {kpi['target']:>8} "
+              f"{'PASS' if kpi['pass'] else 'MISS'}")
+
+
+if __name__ == "__main__":
+    run_stage("benchmark", main)

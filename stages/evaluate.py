@@ -1,0 +1,59 @@
+"""Stage evaluate: score the Keras model on the test split."""
+
+import argparse
+from pathlib import Path
+
+from stressvision.stage import run_stage
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model-dir", required=True)
+    parser.add_argument("--test", required=True)
+    parser.add_argument("--metrics", required=True)
+    parser.add_argument("--plots", required=True)
+    args = parser.parse_args()
+
+    import keras
+    import numpy as np
+
+    from stressvision.evaluation import classification_metrics, confusion_rows
+    from stressvision.fileio import load_arrays, write_json, write_text
+    from stressvision.model_config import load_model_config
+    from stressvision.params import Section
+    from stressvision.reports import plot_confusion_matrix
+
+    params = Section.load("evaluate")
+    tta_flip = params.bool("tta_flip")
+    top_confusions = params.int("top_confusions", minimum=0)
+    params.check_no_extra_keys()
+
+    config = load_model_config(args.model_dir)
+    classes = config["classes"]
+    model = keras.models.load_model(Path(args.model_dir) / "model.keras")
+    test = load_arrays(args.test)
+    images = test["images"][..., None].astype(np.float32)
+    probabilities = model.predict(images, batch_size=256, verbose=0)
+    if tta_flip:  # average with the mirrored face: expressions are left-right symmetric
+        probabilities = (probabilities + model.predict(images[:, :, ::-1], batch_size=256, verbose=0)) / 2
+    report = classification_metrics(test["labels"], probabilities, classes, top_confusions)
+
+    plots = Path(args.plots)
+    matrix = report.pop("confusion_matrix")
+    confusions = report.pop("top_confusions")
+    write_json(plots / "report.json", {"confusion_matrix": matrix, "top_confusions": confusions})
+    write_text(plots / "confusion.csv", confusion_rows(test["labels"], probabilities.argmax(1), classes))
+    plot_confusion_matrix(
+        np.array(matrix), classes,
+        f"{config['model']} on the test split (n={report['n']}, accuracy {report['accuracy']:.1%})",
+        plots / "confusion_matrix.png",
+    )
+    write_json(args.metrics, report)
+    print(f"evaluate: accuracy {report['accuracy']:.4f}, macro F1 {report['f1_macro']:.4f} "
+          f"on {report['n']} test faces")
+    for c in confusions:
+        print(f"evaluate: {c['actual']} taken for {c['predicted']}: {c['count']}")
+
+
+if __name__ == "__main__":
+    run_stage("evaluate", main)

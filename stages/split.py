@@ -1,0 +1,37 @@
+"""Stage split: stratified train/val/test split (optionally keeping the official test set)."""
+
+import argparse
+from pathlib import Path
+
+from stressvision.stage import run_stage
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--mapped", required=True)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+
+    from stressvision.datasets import class_counts
+    from stressvision.fileio import load_arrays, read_json, save_arrays, write_json
+    from stressvision.params import Section
+    from stressvision.splits import SplitConfig, split_indices
+
+    config = SplitConfig.from_section(Section.load("split"))
+    mapped = Path(args.mapped)
+    meta = read_json(mapped / "meta.json")
+    data = load_arrays(mapped / "faces.npz")
+    indices, how = split_indices(data["labels"], data["official_split"], config)
+
+    out = Path(args.out)
+    counts = {}
+    for name, idx in indices.items():
+        save_arrays(out / f"{name}.npz", images=data["images"][idx], labels=data["labels"][idx])
+        counts[name] = class_counts(data["labels"][idx], meta["classes"])
+        print(f"split: {name:5s} {len(idx):6d} faces")
+    write_json(out / "meta.json", {"classes": meta["classes"], "test_set": how, "counts": counts})
+    print(f"split: test set is the {how}")
+
+
+if __name__ == "__main__":
+    run_stage("split", main)

@@ -1,0 +1,61 @@
+"""Stage train: fit the model named in params on the balanced train split."""
+
+import argparse
+import tempfile
+from pathlib import Path
+
+from stressvision.stage import run_stage
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--mapped", required=True, help="map_labels output (class mapping)")
+    parser.add_argument("--train", required=True, help="balanced train .npz")
+    parser.add_argument("--val", required=True, help="val .npz")
+    parser.add_argument("--model-dir", required=True)
+    parser.add_argument("--metrics", required=True)
+    parser.add_argument("--plots", required=True)
+    parser.add_argument("--live-dir", required=True)
+    args = parser.parse_args()
+
+    from dvclive import Live
+    from dvclive.keras import DVCLiveCallback
+
+    from stressvision.fileio import atomic_path, load_arrays, read_json, write_json
+    from stressvision.model_config import make_model_config, save_model_config
+    from stressvision.params import Section
+    from stressvision.reports import plot_training_curves, write_history_csv
+    from stressvision.training import TrainConfig, train
+
+    config = TrainConfig.from_section(Section.load("train"))
+    meta = read_json(Path(args.mapped) / "meta.json")
+    classes = meta["classes"]
+    train_set, val_set = load_arrays(args.train), load_arrays(args.val)
+    print(f"train: {config.model} at {config.input_size}px on {len(train_set['labels'])} faces, "
+          f"{len(classes)} classes, up to {config.epochs} epochs", flush=True)
+
+    with Live(dir=args.live_dir, dvcyaml=None, save_dvc_exp=False, report=None) as live, \
+            tempfile.TemporaryDirectory() as work_dir:
+        model, history, summary = train(
+            config,
+            (train_set["images"], train_set["labels"]),
+            (val_set["images"], val_set["labels"]),
+            num_classes=len(classes),
+            work_dir=work_dir,
+            extra_callbacks=[DVCLiveCallback(live=live)],
+        )
+        model_dir = Path(args.model_dir)
+        with atomic_path(model_dir / "model.keras") as tmp:
+            model.save(tmp)
+    summary["model_size_mb"] = round((model_dir / "model.keras").stat().st_size / 2**20, 4)
+    save_model_config(model_dir, make_model_config(config.model, classes, meta["mapping"], config.input_size))
+    write_json(args.metrics, summary)
+    write_history_csv(history, Path(args.plots) / "history.csv")
+    plot_training_curves(history, f"{config.model}: training curves", Path(args.plots) / "curves.png")
+    print(f"train: best epoch {summary['best_epoch']}/{summary['epochs_run']}, "
+          f"val accuracy {summary['val_accuracy']:.4f}, {summary['params']} params, "
+          f"{summary['train_seconds']:.0f}s")
+
+
+if __name__ == "__main__":
+    run_stage("train", main)

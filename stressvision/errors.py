@@ -1,0 +1,17 @@
+"""Errors a user can act on: stage scripts print them as one line instead of a traceback."""
+
+
+class StressVisionError(Exception):
+    """Base class: the message alone must tell the user what is wrong and what to do."""
+
+
+class ParamsError(StressVisionError):
+    """A value in params.yaml is missing, of the wrong type or out of range."""
+
+    def __init__(self, key: str, problem: str):
+        self.key = key
+        super().__init__(f"params.yaml: {key}: {problem}")
+
+
+class DataError(StressVisionError):
+    """Input data is unusable (missing, corrupt or empty)."""

@@ -1,0 +1,81 @@
+"""Source emotions and the mapping of them onto the target classes a model learns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from stressvision.errors import ParamsError
+from stressvision.params import Section
+
+# The 7 FER-2013 emotions, in the order of the original challenge's label ids.
+FER2013_EMOTIONS: tuple[str, ...] = (
+    "angry",
+    "disgust",
+    "fear",
+    "happy",
+    "sad",
+    "surprise",
+    "neutral",
+)
+
+
+@dataclass(frozen=True)
+class LabelMap:
+    """Target classes and where each source emotion goes (None: left out)."""
+
+    classes: tuple[str, ...]
+    mapping: dict[str, str | None]
+
+    def source_to_target_index(self, source_classes: tuple[str, ...]) -> np.ndarray:
+        """Lookup table: source label id -> target class id, -1 for dropped emotions."""
+        index = {name: i for i, name in enumerate(self.classes)}
+        return np.array(
+            [index[self.mapping[s]] if self.mapping.get(s) else -1 for s in source_classes],
+            dtype=np.int16,
+        )
+
+
+def label_map_from_params(section: Section, source_classes: tuple[str, ...]) -> LabelMap:
+    """Read `map_labels.scheme` and the scheme it names, checking every name against the source."""
+    schemes = section.raw("schemes")
+    if not isinstance(schemes, dict) or not schemes:
+        raise ParamsError(section.key("schemes"), "expected a mapping of named label schemes")
+    name = section.choice("scheme", tuple(schemes))
+    scheme = Section(section.key(f"schemes.{name}"), schemes[name])
+    classes = tuple(scheme.str_list("classes"))
+    raw_mapping = scheme.raw("mapping")
+    if raw_mapping == "identity":
+        missing = [s for s in source_classes if s not in classes]
+        if missing:
+            raise ParamsError(
+                scheme.key("mapping"),
+                f"identity needs every source emotion among the classes; missing {missing[0]!r}",
+            )
+        mapping: dict[str, str | None] = {s: s for s in source_classes}
+    elif isinstance(raw_mapping, dict):
+        mapping = {}
+        for source, target in raw_mapping.items():
+            key = scheme.key(f"mapping.{source}")
+            if source not in source_classes:
+                raise ParamsError(
+                    key, f"unknown source emotion; the source has: {', '.join(source_classes)}"
+                )
+            if target is not None and target not in classes:
+                raise ParamsError(
+                    key,
+                    f"maps onto {target!r}, which is not a declared class "
+                    f"({scheme.key('classes')}: {', '.join(classes)})",
+                )
+            mapping[source] = target
+        unmapped = [s for s in source_classes if s not in mapping]
+        if unmapped:
+            raise ParamsError(
+                scheme.key(f"mapping.{unmapped[0]}"),
+                "source emotion not mapped; map it to a class, or to null to leave it out",
+            )
+    else:
+        raise ParamsError(scheme.key("mapping"), "expected `identity` or a mapping emotion: class")
+    scheme.check_no_extra_keys()
+    return LabelMap(classes=classes, mapping=mapping)

@@ -1,0 +1,79 @@
+"""Plots and tables made for people: titled, labeled axes, counts printed on the bars/cells."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+
+from stressvision.fileio import atomic_path, write_text
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: str | os.PathLike) -> None:
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    _pyplot().close(fig)
+
+
+def write_history_csv(history: dict[str, list[float]], path: str | os.PathLike) -> None:
+    """One row per epoch (1-based), one column per Keras metric."""
+    keys = list(history)
+    rows = ["epoch," + ",".join(keys)]
+    for epoch in range(len(history[keys[0]])):
+        rows.append(f"{epoch + 1}," + ",".join(f"{history[k][epoch]:.6g}" for k in keys))
+    write_text(path, "\n".join(rows) + "\n")
+
+
+def plot_training_curves(history: dict[str, list[float]], title: str, path: str | os.PathLike) -> None:
+    """Loss and accuracy per epoch, train against validation, best validation epoch marked."""
+    plt = _pyplot()
+    epochs = np.arange(1, len(history["loss"]) + 1)
+    best = int(np.argmax(history["val_accuracy"])) + 1
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, metric in zip(axes, ("loss", "accuracy")):
+        ax.plot(epochs, history[metric], marker="o", ms=3, label=f"train {metric}")
+        ax.plot(epochs, history[f"val_{metric}"], marker="o", ms=3, label=f"validation {metric}")
+        ax.axvline(best, color="grey", linestyle="--", linewidth=1, label=f"best epoch ({best})")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.set_title(f"{metric} per epoch")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    _save(fig, path)
+
+
+def plot_confusion_matrix(
+    matrix: np.ndarray, classes: Sequence[str], title: str, path: str | os.PathLike
+) -> None:
+    """Row-normalised colours with the raw count and the row percentage in each cell."""
+    plt = _pyplot()
+    matrix = np.asarray(matrix)
+    totals = matrix.sum(axis=1, keepdims=True)
+    normalised = np.divide(matrix, totals, out=np.zeros(matrix.shape, float), where=totals > 0)
+    size = max(5.0, 1.0 + 0.9 * len(classes))
+    fig, ax = plt.subplots(figsize=(size + 1.2, size))
+    image = ax.imshow(normalised, cmap="Blues", vmin=0.0, vmax=1.0)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
+    ax.set_xticks(range(len(classes)), classes, rotation=35, ha="right")
+    ax.set_yticks(range(len(classes)), classes)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(title)
+    for i in range(len(classes)):
+        for j in range(len(classes)):
+            colour = "white" if normalised[i, j] > 0.55 else "black"
+            ax.text(j, i, f"{matrix[i, j]}\n{normalised[i, j]:.0%}", ha="center", va="center",
+                    color=colour, fontsize=9)
+    _save(fig, path)

@@ -1,0 +1,23 @@
+"""What every stage script shares: one-line errors instead of tracebacks, and quiet TF logs."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+
+from stressvision.errors import StressVisionError
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def run_stage(name: str, main: Callable[[], None]) -> None:
+    """Run a stage's main(); a user-fixable error prints one line and exits with status 2."""
+    try:
+        main()
+    except StressVisionError as exc:
+        print(f"error [{name}]: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print(f"error [{name}]: interrupted; outputs were not replaced, rerun `dvc repro`", file=sys.stderr)
+        sys.exit(130)
