@@ -13,11 +13,10 @@ def main() -> None:
     args = parser.parse_args()
 
     from stressvision.augment import AugmentConfig
-    from stressvision.balancing import balance_train_set
+    from stressvision.balancing import BALANCE_METHODS, balance_train_set
     from stressvision.datasets import class_counts
     from stressvision.fileio import load_arrays, read_json, save_arrays, write_json
     from stressvision.params import Section
-    from stressvision.balancing import BALANCE_METHODS
 
     params = Section.load("balance")
     method = params.choice("method", BALANCE_METHODS)
@@ -35,10 +34,16 @@ def main() -> None:
     )
     before, after = class_counts(train["labels"], classes), class_counts(labels, classes)
     save_arrays(Path(args.out) / "train.npz", images=images, labels=labels)
-    write_json(Path(args.out) / "meta.json", {
-        "classes": classes, "method": method, "before": before, "after": after,
-        "augmented_copies": n_augmented,
-    })
+    write_json(
+        Path(args.out) / "meta.json",
+        {
+            "classes": classes,
+            "method": method,
+            "before": before,
+            "after": after,
+            "augmented_copies": n_augmented,
+        },
+    )
     for name in classes:
         print(f"balance: {name:10s} {before[name]:6d} -> {after[name]:6d}")
 

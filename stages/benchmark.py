@@ -31,7 +31,9 @@ def main() -> None:
 
     quantized = read_json(args.quantize_metrics)
     if kpis.variant not in quantized:
-        raise ParamsError("benchmark.kpi.variant", f"{kpis.variant!r} was not exported; add it to quantize.variants")
+        raise ParamsError(
+            "benchmark.kpi.variant", f"{kpis.variant!r} was not exported; add it to quantize.variants"
+        )
     images = load_arrays(args.test)["images"][:64].astype("float32")
     metrics, rows = {"threads": threads, "runs": runs}, ["variant,p95_ms,mean_ms"]
     for variant, exported in quantized.items():
@@ -39,16 +41,20 @@ def main() -> None:
         latency = latency_summary(time_inference(classifier, images, warmup, runs))
         metrics[variant] = {**latency, "size_mb": exported["size_mb"], "accuracy": exported["accuracy"]}
         rows.append(f"{variant},{latency['p95_ms']},{latency['mean_ms']}")
-        print(f"benchmark: {variant:8s} mean {latency['mean_ms']:.3f} ms, p95 {latency['p95_ms']:.3f} ms, "
-              f"{latency['fps']:.0f} FPS, {exported['size_mb']:.3f} MB, accuracy {exported['accuracy']:.4f}")
+        print(
+            f"benchmark: {variant:8s} mean {latency['mean_ms']:.3f} ms, p95 {latency['p95_ms']:.3f} ms, "
+            f"{latency['fps']:.0f} FPS, {exported['size_mb']:.3f} MB, accuracy {exported['accuracy']:.4f}"
+        )
     deployed = metrics[kpis.variant]
     metrics["kpi"] = kpis.check(deployed["accuracy"], deployed["p95_ms"], deployed["size_mb"])
     write_json(args.metrics, metrics)
     write_text(Path(args.plots) / "latency.csv", "\n".join(rows) + "\n")
     for name in ("accuracy", "latency_p95_ms", "size_mb"):
         kpi = metrics["kpi"][name]
-        print(f"benchmark: KPI {name:15s} {kpi['value']:>10} target {kpi['target']:>8} "
-              f"{'PASS' if kpi['pass'] else 'MISS'}")
+        print(
+            f"benchmark: KPI {name:15s} {kpi['value']:>10} target {kpi['target']:>8} "
+            f"{'PASS' if kpi['pass'] else 'MISS'}"
+        )
 
 
 if __name__ == "__main__":

@@ -26,7 +26,9 @@ def main() -> None:
     params.check_no_extra_keys()
 
     if source == "sample":
-        print(f"download: writing the synthetic sample ({train_per_class}+{test_per_class} faces per emotion)")
+        print(
+            f"download: writing the synthetic sample ({train_per_class}+{test_per_class} faces per emotion)"
+        )
         write_sample_archive(args.out, train_per_class, test_per_class, seed)
     elif archive:
         print(f"download: using the local archive {archive}")

@@ -44,13 +44,16 @@ def main() -> None:
     write_json(plots / "report.json", {"confusion_matrix": matrix, "top_confusions": confusions})
     write_text(plots / "confusion.csv", confusion_rows(test["labels"], probabilities.argmax(1), classes))
     plot_confusion_matrix(
-        np.array(matrix), classes,
+        np.array(matrix),
+        classes,
         f"{config['model']} on the test split (n={report['n']}, accuracy {report['accuracy']:.1%})",
         plots / "confusion_matrix.png",
     )
     write_json(args.metrics, report)
-    print(f"evaluate: accuracy {report['accuracy']:.4f}, macro F1 {report['f1_macro']:.4f} "
-          f"on {report['n']} test faces")
+    print(
+        f"evaluate: accuracy {report['accuracy']:.4f}, macro F1 {report['f1_macro']:.4f} "
+        f"on {report['n']} test faces"
+    )
     for c in confusions:
         print(f"evaluate: {c['actual']} taken for {c['predicted']}: {c['count']}")
 

@@ -31,8 +31,9 @@ def main() -> None:
         print(f"map_labels: warning: class {name!r} has no images and is left out of training")
 
     out = Path(args.out)
-    save_arrays(out / "faces.npz", images=mapped.images, labels=mapped.labels,
-                official_split=mapped.official_split)
+    save_arrays(
+        out / "faces.npz", images=mapped.images, labels=mapped.labels, official_split=mapped.official_split
+    )
     meta = {
         "classes": list(classes),
         "dropped_empty_classes": empty,

@@ -52,8 +52,10 @@ def main() -> None:
             "accuracy": scores["accuracy"],
             "f1_macro": scores["f1_macro"],
         }
-        print(f"quantize: {variant:8s} {metrics[variant]['size_mb']:.3f} MB, "
-              f"test accuracy {scores['accuracy']:.4f}")
+        print(
+            f"quantize: {variant:8s} {metrics[variant]['size_mb']:.3f} MB, "
+            f"test accuracy {scores['accuracy']:.4f}"
+        )
     with atomic_path(out / CONFIG_NAME) as tmp:  # labels and preprocessing travel with the files
         shutil.copyfile(model_dir / CONFIG_NAME, tmp)
     write_json(args.metrics, metrics)

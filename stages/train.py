@@ -18,9 +18,9 @@ def main() -> None:
     parser.add_argument("--live-dir", required=True)
     args = parser.parse_args()
 
-    from dvclive import Live
     from dvclive.keras import DVCLiveCallback
 
+    from dvclive import Live
     from stressvision.fileio import atomic_path, load_arrays, read_json, write_json
     from stressvision.model_config import make_model_config, save_model_config
     from stressvision.params import Section
@@ -31,11 +31,16 @@ def main() -> None:
     meta = read_json(Path(args.mapped) / "meta.json")
     classes = meta["classes"]
     train_set, val_set = load_arrays(args.train), load_arrays(args.val)
-    print(f"train: {config.model} at {config.input_size}px on {len(train_set['labels'])} faces, "
-          f"{len(classes)} classes, up to {config.epochs} epochs", flush=True)
+    print(
+        f"train: {config.model} at {config.input_size}px on {len(train_set['labels'])} faces, "
+        f"{len(classes)} classes, up to {config.epochs} epochs",
+        flush=True,
+    )
 
-    with Live(dir=args.live_dir, dvcyaml=None, save_dvc_exp=False, report=None) as live, \
-            tempfile.TemporaryDirectory() as work_dir:
+    with (
+        Live(dir=args.live_dir, dvcyaml=None, save_dvc_exp=False, report=None) as live,
+        tempfile.TemporaryDirectory() as work_dir,
+    ):
         model, history, summary = train(
             config,
             (train_set["images"], train_set["labels"]),
@@ -52,9 +57,11 @@ def main() -> None:
     write_json(args.metrics, summary)
     write_history_csv(history, Path(args.plots) / "history.csv")
     plot_training_curves(history, f"{config.model}: training curves", Path(args.plots) / "curves.png")
-    print(f"train: best epoch {summary['best_epoch']}/{summary['epochs_run']}, "
-          f"val accuracy {summary['val_accuracy']:.4f}, {summary['params']} params, "
-          f"{summary['train_seconds']:.0f}s")
+    print(
+        f"train: best epoch {summary['best_epoch']}/{summary['epochs_run']}, "
+        f"val accuracy {summary['val_accuracy']:.4f}, {summary['params']} params, "
+        f"{summary['train_seconds']:.0f}s"
+    )
 
 
 if __name__ == "__main__":

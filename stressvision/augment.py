@@ -49,9 +49,13 @@ def build_augmenter(config: AugmentConfig, seed: int) -> Callable:
     if config.flip:
         layers.append(keras.layers.RandomFlip("horizontal", seed=seed))
     if config.rotation_deg:
-        layers.append(keras.layers.RandomRotation(config.rotation_deg / 360.0, fill_mode="reflect", seed=seed + 1))
+        layers.append(
+            keras.layers.RandomRotation(config.rotation_deg / 360.0, fill_mode="reflect", seed=seed + 1)
+        )
     if config.shift:
-        layers.append(keras.layers.RandomTranslation(config.shift, config.shift, fill_mode="reflect", seed=seed + 2))
+        layers.append(
+            keras.layers.RandomTranslation(config.shift, config.shift, fill_mode="reflect", seed=seed + 2)
+        )
     if config.zoom:
         layers.append(keras.layers.RandomZoom(config.zoom, fill_mode="reflect", seed=seed + 3))
     geometric = keras.Sequential(layers) if layers else None

@@ -61,7 +61,7 @@ def read_fer_archive(path: str | os.PathLike, progress: bool = True) -> FaceSet:
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
-        raise DataError(f"{path}: not a readable zip archive ({exc}); delete it and rerun download")
+        raise DataError(f"{path}: not a readable zip archive ({exc}); delete it and rerun download") from None
     with archive:
         entries = [e for e in archive.infolist() if not e.is_dir()]
         for n, entry in enumerate(entries, 1):
@@ -111,8 +111,7 @@ def apply_label_map(
     empty = [c for c, n in zip(label_map.classes, counts) if n == 0]
     if empty and empty_classes == "error":
         raise DataError(
-            f"class {empty[0]!r} has no images; add photos for it or set "
-            "map_labels.empty_classes: drop"
+            f"class {empty[0]!r} has no images; add photos for it or set map_labels.empty_classes: drop"
         )
     final = tuple(c for c, n in zip(label_map.classes, counts) if n > 0)
     if len(final) < 2:

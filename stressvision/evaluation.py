@@ -18,6 +18,11 @@ def classification_metrics(
     labels: np.ndarray, probabilities: np.ndarray, classes: Sequence[str], top_confusions: int = 5
 ) -> dict:
     """Accuracy, macro P/R/F1, one-vs-rest AUC, per-class report and the commonest mistakes."""
+    # Quantized models' dequantized outputs sum to 1 only approximately; AUC needs exactly 1.
+    totals = probabilities.sum(axis=1, keepdims=True)
+    probabilities = np.divide(
+        probabilities, totals, out=np.full_like(probabilities, 1 / len(classes)), where=totals > 0
+    )
     predicted = probabilities.argmax(axis=1)
     class_ids = list(range(len(classes)))
     precision, recall, f1, _ = precision_recall_fscore_support(
@@ -46,9 +51,7 @@ def classification_metrics(
         "recall_macro": float(recall),
         "f1_macro": float(f1),
         "auc_ovr": auc,
-        "per_class": {
-            name: {k: round(float(v), 4) for k, v in report[name].items()} for name in classes
-        },
+        "per_class": {name: {k: round(float(v), 4) for k, v in report[name].items()} for name in classes},
         "top_confusions": [
             {"actual": a, "predicted": p, "count": n} for n, a, p in off_diagonal[:top_confusions]
         ],

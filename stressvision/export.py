@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+
 import numpy as np
 import tensorflow as tf
 
@@ -36,4 +39,5 @@ def to_tflite(model, variant: str, representative_images: np.ndarray | None = No
         converter.inference_output_type = tf.int8
     elif variant != "float32":
         raise ValueError(f"unknown TFLite variant {variant!r}; choose from {VARIANTS}")
-    return converter.convert()
+    with contextlib.redirect_stdout(io.StringIO()):  # the SavedModel export prints every capture
+        return converter.convert()

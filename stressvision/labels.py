@@ -59,9 +59,7 @@ def label_map_from_params(section: Section, source_classes: tuple[str, ...]) -> 
         for source, target in raw_mapping.items():
             key = scheme.key(f"mapping.{source}")
             if source not in source_classes:
-                raise ParamsError(
-                    key, f"unknown source emotion; the source has: {', '.join(source_classes)}"
-                )
+                raise ParamsError(key, f"unknown source emotion; the source has: {', '.join(source_classes)}")
             if target is not None and target not in classes:
                 raise ParamsError(
                     key,

@@ -30,9 +30,7 @@ class TFLiteClassifier:
 
     def __init__(self, model_path: str | os.PathLike, num_threads: int | None = None):
         try:
-            self.interpreter = _interpreter_class()(
-                model_path=str(model_path), num_threads=num_threads
-            )
+            self.interpreter = _interpreter_class()(model_path=str(model_path), num_threads=num_threads)
             self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise DataError(f"{model_path}: not a valid TFLite model ({exc})") from None
@@ -78,9 +76,7 @@ class TFLiteClassifier:
         return np.stack(out)
 
 
-def time_inference(
-    classifier: TFLiteClassifier, images: np.ndarray, warmup: int, runs: int
-) -> np.ndarray:
+def time_inference(classifier: TFLiteClassifier, images: np.ndarray, warmup: int, runs: int) -> np.ndarray:
     """Milliseconds of `runs` single-image invocations after `warmup` untimed ones."""
     if images.ndim == 3:
         images = images[..., None]

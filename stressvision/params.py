@@ -100,9 +100,7 @@ class Section:
     def choice(self, key: str, options: list[str] | tuple[str, ...], default: Any = ...) -> str:
         value = self.raw(key, default)
         if value not in options:
-            raise ParamsError(
-                self.key(key), f"unknown value {value!r}; choose one of: {', '.join(options)}"
-            )
+            raise ParamsError(self.key(key), f"unknown value {value!r}; choose one of: {', '.join(options)}")
         return value
 
     def str_list(self, key: str, default: Any = ..., *, allowed: tuple[str, ...] = ()) -> list[str]:
@@ -113,9 +111,7 @@ class Section:
             raise ParamsError(self.key(key), f"names repeat: {value}")
         unknown = [v for v in value if allowed and v not in allowed]
         if unknown:
-            raise ParamsError(
-                self.key(key), f"unknown {unknown[0]!r}; choose from: {', '.join(allowed)}"
-            )
+            raise ParamsError(self.key(key), f"unknown {unknown[0]!r}; choose from: {', '.join(allowed)}")
         return value
 
     def check_no_extra_keys(self) -> None:

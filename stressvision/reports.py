@@ -74,6 +74,13 @@ def plot_confusion_matrix(
     for i in range(len(classes)):
         for j in range(len(classes)):
             colour = "white" if normalised[i, j] > 0.55 else "black"
-            ax.text(j, i, f"{matrix[i, j]}\n{normalised[i, j]:.0%}", ha="center", va="center",
-                    color=colour, fontsize=9)
+            ax.text(
+                j,
+                i,
+                f"{matrix[i, j]}\n{normalised[i, j]:.0%}",
+                ha="center",
+                va="center",
+                color=colour,
+                fontsize=9,
+            )
     _save(fig, path)

@@ -171,4 +171,3 @@ def face_grid(per_emotion: int = 6, seed: int = 0) -> np.ndarray:
         rng = np.random.default_rng([seed, 9, label])
         rows.append(np.concatenate([draw_face(rng, emotion) for _ in range(per_emotion)], axis=1))
     return np.concatenate(rows, axis=0)
-

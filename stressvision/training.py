@@ -170,6 +170,10 @@ def train(
         "best_epoch": best_epoch + 1,
         "train_seconds": round(seconds, 2),
         "params": int(best.count_params()),
-        **{key: float(values[best_epoch]) for key, values in history.history.items() if key != "learning_rate"},
+        **{
+            key: float(values[best_epoch])
+            for key, values in history.history.items()
+            if key != "learning_rate"
+        },
     }
     return best, history.history, summary
