@@ -39,21 +39,24 @@ def build_custom_light(
     dropout: float = 0.3,
     dense_units: int = 128,
     input_shape: tuple[int, int, int] = FACE_SHAPE,
+    bn_momentum: float = 0.9,
 ) -> keras.Model:
     """The product brief's light CNN: one strided conv, then depthwise-separable blocks.
 
     Separable convolutions keep it around 60 k parameters, fast enough for a Raspberry Pi
-    at 120x120 input.
+    at 120x120 input. BatchNorm momentum 0.9 (not Keras' 0.99): with a few hundred steps per
+    epoch, slow moving averages leave inference-mode statistics far behind the weights, and
+    validation accuracy sits at chance for many epochs.
     """
     inputs = keras.Input(input_shape, name="face")
     x = face_preprocessing(inputs, input_size)
     x = layers.Conv2D(32, 3, strides=2, padding="same", use_bias=False, name="stem_conv")(x)
-    x = layers.BatchNormalization(name="stem_bn")(x)
+    x = layers.BatchNormalization(momentum=bn_momentum, name="stem_bn")(x)
     x = layers.ReLU(name="stem_relu")(x)
     x = layers.MaxPooling2D(name="stem_pool")(x)
     for filters, pool in ((64, True), (128, True), (256, False)):
         x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False, name=f"sep{filters}")(x)
-        x = layers.BatchNormalization(name=f"sep{filters}_bn")(x)
+        x = layers.BatchNormalization(momentum=bn_momentum, name=f"sep{filters}_bn")(x)
         x = layers.ReLU(name=f"sep{filters}_relu")(x)
         if pool:
             x = layers.MaxPooling2D(name=f"sep{filters}_pool")(x)

@@ -46,24 +46,23 @@ def split_indices(
     """
     all_idx = np.arange(len(labels))
     has_official_test = bool((official_split == 1).any())
+    val_share = config.ratios["val"] / (config.ratios["train"] + config.ratios["val"])
     try:
         if config.use_official_test and has_official_test:
             test = all_idx[official_split == 1]
             rest = all_idx[official_split == 0]
-            val_share = config.ratios["val"] / (config.ratios["train"] + config.ratios["val"])
-            train, val = _stratified(rest, labels, val_share, config.seed)
             how = "official test split"
         else:
             if config.ratios["test"] == 0:
                 raise ParamsError("split.test", "is 0 and the source has no official test split")
-            rest, test = _stratified(all_idx, labels, config.ratios["test"], config.seed)
-            val_share = config.ratios["val"] / (config.ratios["train"] + config.ratios["val"])
-            train, val = _stratified(rest, labels, val_share, config.seed + 1)
+            rest, test = _stratified(all_idx, labels, round(config.ratios["test"] * len(labels)), config.seed)
             how = "stratified random split"
+        train, val = _stratified(rest, labels, round(val_share * len(rest)), config.seed + 1)
     except ValueError as exc:  # sklearn: a class too small to stratify
         raise DataError(f"cannot stratify the split ({exc}); add images to the smallest class") from None
     return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}, how
 
 
-def _stratified(idx: np.ndarray, labels: np.ndarray, share: float, seed: int):
-    return train_test_split(idx, test_size=share, stratify=labels[idx], random_state=seed)
+def _stratified(idx: np.ndarray, labels: np.ndarray, n_second: int, seed: int):
+    """Split `idx` in two, `n_second` of them in the second part, class shares kept."""
+    return train_test_split(idx, test_size=n_second, stratify=labels[idx], random_state=seed)

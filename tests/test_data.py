@@ -1,0 +1,144 @@
+"""Label mapping, splitting, balancing and archive decoding on real image files."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from stressvision.augment import AugmentConfig
+from stressvision.balancing import balance_indices, balance_train_set
+from stressvision.datasets import FaceSet, apply_label_map, read_fer_archive
+from stressvision.errors import DataError
+from stressvision.fileio import atomic_path, write_json
+from stressvision.labels import FER2013_EMOTIONS, LabelMap
+from stressvision.splits import SplitConfig, split_indices
+
+STRESS_MAP = LabelMap(
+    classes=("neutral", "stress", "sad", "happy", "fatigue"),
+    mapping={
+        "angry": "stress",
+        "disgust": "stress",
+        "fear": "stress",
+        "sad": "sad",
+        "neutral": "neutral",
+        "surprise": "neutral",
+        "happy": "happy",
+    },
+)
+
+
+def faces_with_labels(labels, official_split=None) -> FaceSet:
+    labels = np.asarray(labels, dtype=np.int16)
+    images = np.repeat(labels[:, None, None], 48, axis=1).repeat(48, axis=2).astype(np.uint8)
+    split = np.zeros(len(labels), np.int8) if official_split is None else np.asarray(official_split, np.int8)
+    return FaceSet(images=images, labels=labels, official_split=split)
+
+
+def test_stress_mapping_and_empty_class_dropped():
+    source = np.arange(7).repeat(3)  # 3 faces of each FER emotion
+    mapped, classes, empty = apply_label_map(faces_with_labels(source), STRESS_MAP, FER2013_EMOTIONS, "drop")
+    assert classes == ("neutral", "stress", "sad", "happy") and empty == ["fatigue"]
+    counts = dict(zip(classes, np.bincount(mapped.labels)))
+    assert counts == {"neutral": 6, "stress": 9, "sad": 3, "happy": 3}
+    # The image of each face stays with its own label (the image value is the source label).
+    name_of = {i: STRESS_MAP.mapping[e] for i, e in enumerate(FER2013_EMOTIONS)}
+    for image, label in zip(mapped.images, mapped.labels):
+        assert name_of[int(image[0, 0])] == classes[label]
+
+
+def test_empty_class_can_be_an_error():
+    with pytest.raises(DataError, match="'fatigue' has no images"):
+        apply_label_map(faces_with_labels(np.arange(7)), STRESS_MAP, FER2013_EMOTIONS, "error")
+
+
+def test_split_keeps_official_test_and_stratifies():
+    labels = np.r_[np.zeros(100), np.ones(50)].astype(int)
+    official = np.r_[np.zeros(80), np.ones(20), np.zeros(40), np.ones(10)]
+    config = SplitConfig({"train": 0.7, "val": 0.15, "test": 0.15}, seed=0, use_official_test=True)
+    idx, how = split_indices(labels, official, config)
+    assert how == "official test split"
+    assert set(idx["test"]) == set(np.flatnonzero(official == 1))
+    assert not set(idx["train"]) & set(idx["val"]) and not set(idx["train"]) & set(idx["test"])
+    assert len(idx["train"]) + len(idx["val"]) == 120
+    assert abs(labels[idx["val"]].mean() - 1 / 3) < 0.05  # class shares kept
+
+
+def test_random_split_uses_the_ratios():
+    labels = np.arange(4).repeat(50)
+    config = SplitConfig({"train": 0.7, "val": 0.15, "test": 0.15}, seed=0, use_official_test=False)
+    idx, _ = split_indices(labels, np.zeros(200), config)
+    assert [len(idx[s]) for s in ("train", "val", "test")] == [140, 30, 30]
+    assert len(np.unique(np.concatenate(list(idx.values())))) == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "expected"),
+    [
+        ("none", [30, 10, 5]),
+        ("oversample", [30, 30, 30]),
+        ("undersample", [5, 5, 5]),
+        ("augment", [30, 20, 20]),
+    ],
+)
+def test_balance_methods(method, expected):
+    labels = np.r_[np.zeros(30), np.ones(10), np.full(5, 2)].astype(int)
+    order, augmented = balance_indices(labels, method, 20 if method == "augment" else None, seed=0)
+    assert np.bincount(labels[order]).tolist() == expected
+    assert augmented.sum() == (25 if method == "augment" else 0)
+
+
+def test_augmented_copies_are_changed_images_of_the_same_class():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, size=(12, 48, 48), dtype=np.uint8)
+    labels = np.r_[np.zeros(10), np.ones(2)].astype(np.int16)
+    out, out_labels, n = balance_train_set(images, labels, "augment", None, 0, AugmentConfig())
+    assert n == 8 and np.bincount(out_labels).tolist() == [10, 10]
+    copies = out[12:]
+    assert copies.dtype == np.uint8
+    assert all(not np.array_equal(c, images[10]) and not np.array_equal(c, images[11]) for c in copies)
+
+
+def jpeg(value: int) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(np.full((60, 60, 3), value, np.uint8)).save(buf, format="JPEG")
+    return buf.getvalue()
+
+
+def test_archive_reader_skips_bad_files_with_reasons(tmp_path):
+    path = tmp_path / "odd.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("train/happy/ok.jpg", jpeg(200))  # RGB, 60x60: converted to 48x48 gray
+        archive.writestr("test/sad/ok.jpg", jpeg(50))
+        archive.writestr("train/happy/truncated.jpg", jpeg(10)[:40])
+        archive.writestr("train/happy/empty.jpg", b"")
+        archive.writestr("train/happy/notes.txt", b"hello")
+        archive.writestr("train/bored/x.jpg", jpeg(1))
+        archive.writestr("README.md", b"#")
+    faces = read_fer_archive(path, progress=False)
+    assert faces.images.shape == (2, 48, 48)
+    assert faces.labels.tolist() == [FER2013_EMOTIONS.index("happy"), FER2013_EMOTIONS.index("sad")]
+    assert faces.official_split.tolist() == [0, 1]
+    assert faces.skipped["corrupt or unreadable image"] == 2
+    assert faces.skipped["not an image file"] == 1
+    assert faces.skipped["unknown emotion folder 'bored'"] == 1
+
+
+def test_not_a_zip_is_a_clear_error(tmp_path):
+    bad = tmp_path / "fer2013.zip"
+    bad.write_bytes(b"this is not a zip")
+    with pytest.raises(DataError, match="not a readable zip archive"):
+        read_fer_archive(bad, progress=False)
+
+
+def test_atomic_write_leaves_old_file_on_failure(tmp_path):
+    target = tmp_path / "metrics.json"
+    write_json(target, {"accuracy": 0.5})
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("{half")
+        raise RuntimeError("interrupted")
+    assert target.read_text().strip().startswith("{") and "0.5" in target.read_text()
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]

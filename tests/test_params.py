@@ -1,0 +1,127 @@
+"""Bad params fail with one clear line that names the key."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from stressvision.errors import ParamsError
+from stressvision.labels import FER2013_EMOTIONS, label_map_from_params
+from stressvision.params import Section
+from stressvision.splits import SplitConfig
+from tests.conftest import ROOT, deep_update, run
+
+
+def default_params() -> dict:
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def section(name: str, updates: dict) -> Section:
+    return Section(name, deep_update(default_params()[name], updates))
+
+
+def test_default_params_are_valid():
+    params = default_params()
+    label_map = label_map_from_params(Section("map_labels", params["map_labels"]), FER2013_EMOTIONS)
+    assert label_map.classes == ("neutral", "stress", "sad", "happy", "fatigue")
+    assert label_map.mapping["surprise"] == "neutral" and label_map.mapping["disgust"] == "stress"
+    SplitConfig.from_section(Section("split", params["split"]))
+
+
+def test_identity_mapping_is_one_change_away():
+    label_map = label_map_from_params(section("map_labels", {"scheme": "emotions"}), FER2013_EMOTIONS)
+    assert set(label_map.classes) == set(FER2013_EMOTIONS)
+    assert all(label_map.mapping[e] == e for e in FER2013_EMOTIONS)
+
+
+@pytest.mark.parametrize(
+    ("updates", "key"),
+    [
+        ({"schemes": {"stress": {"mapping": {"happy": "joy"}}}}, "map_labels.schemes.stress.mapping.happy"),
+        ({"schemes": {"stress": {"mapping": {"smirk": "happy"}}}}, "map_labels.schemes.stress.mapping.smirk"),
+        ({"scheme": "nonsense"}, "map_labels.scheme"),
+    ],
+)
+def test_bad_label_maps_name_the_key(updates, key):
+    with pytest.raises(ParamsError) as err:
+        label_map_from_params(section("map_labels", updates), FER2013_EMOTIONS)
+    assert str(err.value).startswith(f"params.yaml: {key}:")
+
+
+def test_unmapped_emotion_is_an_error():
+    params = default_params()["map_labels"]
+    del params["schemes"]["stress"]["mapping"]["fear"]
+    with pytest.raises(ParamsError, match=r"mapping\.fear: source emotion not mapped"):
+        label_map_from_params(Section("map_labels", params), FER2013_EMOTIONS)
+
+
+@pytest.mark.parametrize(
+    ("updates", "message"),
+    [
+        ({"train": 0.8}, "split.train + split.val + split.test: ratios must sum to 1, they sum to 1.1"),
+        ({"val": -0.1}, "split.val: must be >= 0.0"),
+        ({"seed": "x"}, "split.seed: expected an integer"),
+        ({"sed": 1}, "split.sed: unknown key"),
+    ],
+)
+def test_bad_split_params_name_the_key(updates, message):
+    with pytest.raises(ParamsError, match=message.replace("+", r"\+").replace(".", r"\.")):
+        SplitConfig.from_section(section("split", updates))
+
+
+def stage_in_copy(tmp_path: Path, updates: dict, module: str, *args: str):
+    """Run one stage script in a scratch dir holding only a modified params.yaml."""
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(deep_update(default_params(), updates)))
+    shutil.copytree(ROOT / "stages", tmp_path / "stages")
+    shutil.copytree(ROOT / "stressvision", tmp_path / "stressvision")
+    return run(["python", "-m", f"stages.{module}", *args], tmp_path, check=False)
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("error")]
+
+
+@pytest.mark.parametrize(
+    ("updates", "module", "args", "key"),
+    [
+        (
+            {"train": {"model": "vgg99"}},
+            "train",
+            [
+                "--mapped",
+                "m",
+                "--train",
+                "t",
+                "--val",
+                "v",
+                "--model-dir",
+                "d",
+                "--metrics",
+                "x",
+                "--plots",
+                "p",
+                "--live-dir",
+                "l",
+            ],
+            "train.model",
+        ),
+        ({"split": {"test": 0.3}}, "split", ["--mapped", "m", "--out", "o"], "split.train + split.val"),
+        (
+            {"map_labels": {"schemes": {"stress": {"mapping": {"sad": "gloomy"}}}}},
+            "map_labels",
+            ["--archive", "a.zip", "--out", "o"],
+            "map_labels.schemes.stress.mapping.sad",
+        ),
+        ({"download": {"source": "fer2013"}}, "download", ["--out", "raw.zip"], "download.fer2013_archive"),
+    ],
+)
+def test_stage_scripts_fail_with_one_line_naming_the_key(tmp_path, updates, module, args, key):
+    result = stage_in_copy(tmp_path, updates, module, *args)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = error_lines(result.stderr)
+    assert len(lines) == 1 and key in lines[0], result.stderr
+    assert not any(p.name != "params.yaml" and p.is_file() for p in tmp_path.iterdir())

@@ -1,0 +1,108 @@
+"""Real `dvc repro` runs in a temporary git copy of the project (tiny sample profile)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from tests.conftest import git, run, set_params
+
+pytestmark = pytest.mark.pipeline
+
+STAGES = ("download", "map_labels", "split", "balance", "train", "evaluate", "quantize", "benchmark")
+
+
+def ran_stages(output: str) -> list[str]:
+    return re.findall(r"Running stage '([^']+)'", output)
+
+
+def test_every_stage_runs_and_every_declared_output_exists(pipeline_project: Path):
+    log = (pipeline_project / "first_repro.log").read_text()
+    assert ran_stages(log) == list(STAGES)
+    lock = yaml.safe_load((pipeline_project / "dvc.lock").read_text())
+    assert set(lock["stages"]) == set(STAGES)
+    dvc_yaml = yaml.safe_load((pipeline_project / "dvc.yaml").read_text())
+    declared = 0
+    for name, stage in lock["stages"].items():
+        for out in stage.get("outs", []):
+            assert (pipeline_project / out["path"]).exists(), f"{name}: {out['path']} missing"
+            declared += 1
+    assert declared >= 14
+    for plot in dvc_yaml["plots"]:
+        files = [plot] if isinstance(plot, str) else next(iter(plot.values()))["y"]
+        for path in files:
+            assert (pipeline_project / path).is_file(), path
+    for path in (
+        "metrics/train.json",
+        "metrics/evaluate.json",
+        "metrics/quantize.json",
+        "metrics/benchmark.json",
+    ):
+        assert json.loads((pipeline_project / path).read_text())
+    shown = run(["dvc", "metrics", "show", "--json"], pipeline_project).stdout
+    assert "accuracy" in shown and "p95_ms" in shown
+
+
+def test_second_repro_runs_nothing(pipeline_project: Path):
+    result = run(["dvc", "repro"], pipeline_project)
+    assert ran_stages(result.stdout) == []
+    assert "up to date" in run(["dvc", "status"], pipeline_project).stdout
+
+
+def test_model_beats_chance_clearly(pipeline_project: Path):
+    evaluate = json.loads((pipeline_project / "metrics/evaluate.json").read_text())
+    supports = [c["support"] for c in evaluate["per_class"].values()]
+    majority = max(supports) / sum(supports)
+    assert len(supports) == 4  # fatigue has no sample images and is dropped
+    assert evaluate["accuracy"] >= majority + 0.15, evaluate["accuracy"]
+    assert evaluate["f1_macro"] >= 1 / len(supports) + 0.25, evaluate["f1_macro"]
+
+
+def test_tflite_float32_matches_keras_and_int8_is_int8(pipeline_project: Path):
+    import keras
+
+    from stressvision.litert import TFLiteClassifier
+
+    images = np.load(pipeline_project / "data/split/test.npz")["images"][:40].astype(np.float32)
+    keras_model = keras.models.load_model(pipeline_project / "models/keras/model.keras")
+    expected = keras_model.predict(images[..., None], verbose=0)
+    tflite = pipeline_project / "models/tflite"
+    float32 = TFLiteClassifier(tflite / "float32.tflite")
+    np.testing.assert_allclose(float32.predict(images), expected, atol=1e-5, rtol=1e-4)
+    int8 = TFLiteClassifier(tflite / "int8.tflite")
+    assert int8.input_dtype == np.int8 and int8.output_dtype == np.int8
+    agreement = (int8.predict(images).argmax(1) == expected.argmax(1)).mean()
+    assert agreement >= 0.85, agreement
+    config = json.loads((tflite / "model_config.json").read_text())
+    assert config["classes"] == ["neutral", "stress", "sad", "happy"]
+
+
+def test_benchmark_param_reruns_only_benchmark(pipeline_project: Path):
+    set_params(pipeline_project, {"benchmark": {"runs": 25}})
+    result = run(["dvc", "repro"], pipeline_project)
+    assert ran_stages(result.stdout) == ["benchmark"]
+    assert json.loads((pipeline_project / "metrics/benchmark.json").read_text())["runs"] == 25
+
+
+def test_train_param_reruns_train_and_what_follows(pipeline_project: Path):
+    before = json.loads((pipeline_project / "metrics/train.json").read_text())
+    set_params(pipeline_project, {"train": {"epochs": 6, "learning_rate": 0.004}})
+    result = run(["dvc", "repro"], pipeline_project)
+    assert ran_stages(result.stdout) == ["train", "evaluate", "quantize", "benchmark"]
+    after = json.loads((pipeline_project / "metrics/train.json").read_text())
+    assert after["epochs_run"] <= 6 and after != before
+
+
+def test_metrics_diff_shows_the_change_against_the_commit(pipeline_project: Path):
+    # The previous tests changed params and reran on top of the "first run" commit.
+    diff = json.loads(run(["dvc", "metrics", "diff", "HEAD", "--json"], pipeline_project).stdout)
+    changed = {path: values for path, values in diff.items() if values}
+    assert "metrics/train.json" in changed, diff
+    params = json.loads(run(["dvc", "params", "diff", "HEAD", "--json"], pipeline_project).stdout)
+    assert "train.epochs" in params["params.yaml"]
+    git(pipeline_project, "checkout", "params.yaml")

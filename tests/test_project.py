@@ -1,0 +1,30 @@
+"""The project's own promises: CI runs the README's test command; paths are declared once."""
+
+import re
+
+import yaml
+
+from tests.conftest import ROOT
+
+
+def readme_commands() -> list[str]:
+    blocks = re.findall(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+    return [line for block in blocks for line in block.splitlines() if line.startswith("python -m venv")]
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    install_and_run, install_and_test = readme_commands()[:2]
+    assert install_and_run.endswith("pip install -r requirements.txt && dvc repro")
+    ci_lines = [line for line in (ROOT / ".ci/run").read_text().splitlines() if line and not line.startswith("#")]
+    assert install_and_test in ci_lines
+    assert "pytest" in install_and_test and "requirements-dev.txt" in install_and_test
+
+
+def test_every_stage_declares_its_script_params_and_outputs():
+    dvc_yaml = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    for name, stage in dvc_yaml["stages"].items():
+        assert f"stages/{name}.py" in stage["deps"], name
+        assert stage["params"] == [name] and name in params, name
+        assert stage.get("outs") or stage.get("metrics"), name
+        assert f"-m stages.{name} " in stage["cmd"], name
