@@ -128,6 +128,7 @@ def train(
 ) -> tuple[keras.Model, dict[str, list[float]], dict[str, float]]:
     """Fit with early stopping, LR decay and a best-on-val checkpoint; return the best model."""
     keras.utils.set_random_seed(config.seed)
+    tf.config.experimental.enable_op_determinism()  # same params, same model: runs compare
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = work_dir / "best.keras"
