@@ -14,8 +14,10 @@ def readme_commands() -> list[str]:
 
 def test_ci_runs_exactly_the_readme_test_command():
     install_and_run, install_and_test = readme_commands()[:2]
-    assert install_and_run.endswith("pip install -r requirements.txt && dvc repro")
-    ci_lines = [line for line in (ROOT / ".ci/run").read_text().splitlines() if line and not line.startswith("#")]
+    assert install_and_run.endswith("pip install -q -r requirements.txt && dvc repro")
+    ci_lines = [
+        line for line in (ROOT / ".ci/run").read_text().splitlines() if line and not line.startswith("#")
+    ]
     assert install_and_test in ci_lines
     assert "pytest" in install_and_test and "requirements-dev.txt" in install_and_test
 
