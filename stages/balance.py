@@ -8,15 +8,19 @@ from stressvision.stage import run_stage
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--mapped", required=True, help="map_labels output (for the data report)")
     parser.add_argument("--split", required=True)
     parser.add_argument("--out", required=True)
+    parser.add_argument("--metrics", required=True)
+    parser.add_argument("--plots", required=True)
     args = parser.parse_args()
 
     from stressvision.augment import AugmentConfig
     from stressvision.balancing import BALANCE_METHODS, balance_train_set
     from stressvision.datasets import class_counts
-    from stressvision.fileio import load_arrays, read_json, save_arrays, write_json
+    from stressvision.fileio import load_arrays, read_json, save_arrays, write_json, write_text
     from stressvision.params import Section
+    from stressvision.reports import class_count_table, plot_class_counts
 
     params = Section.load("balance")
     method = params.choice("method", BALANCE_METHODS)
@@ -27,25 +31,34 @@ def main() -> None:
     augmentation = AugmentConfig.from_section(params.sub("augmentation"))
     params.check_no_extra_keys()
 
-    classes = read_json(Path(args.split) / "meta.json")["classes"]
+    split_meta = read_json(Path(args.split) / "meta.json")
+    classes = split_meta["classes"]
     train = load_arrays(Path(args.split) / "train.npz")
     images, labels, n_augmented = balance_train_set(
         train["images"], train["labels"], method, target, seed, augmentation
     )
-    before, after = class_counts(train["labels"], classes), class_counts(labels, classes)
+    after = class_counts(labels, classes)
     save_arrays(Path(args.out) / "train.npz", images=images, labels=labels)
     write_json(
         Path(args.out) / "meta.json",
-        {
-            "classes": classes,
-            "method": method,
-            "before": before,
-            "after": after,
-            "augmented_copies": n_augmented,
-        },
+        {"classes": classes, "method": method, "counts": after, "augmented_copies": n_augmented},
+    )
+    write_json(args.metrics, {"method": method, "counts": after, "augmented_copies": n_augmented})
+
+    stages = {
+        "mapped": read_json(Path(args.mapped) / "meta.json")["mapped"],
+        **split_meta["counts"],
+        "balanced train": after,
+    }
+    write_text(Path(args.plots) / "class_counts.csv", class_count_table(stages, classes))
+    plot_class_counts(
+        stages,
+        classes,
+        f"Faces per class, source to balanced (balance: {method})",
+        Path(args.plots) / "class_counts.png",
     )
     for name in classes:
-        print(f"balance: {name:10s} {before[name]:6d} -> {after[name]:6d}")
+        print(f"balance: {name:10s} {split_meta['counts']['train'][name]:6d} -> {after[name]:6d}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Stage download: put the raw face archive (Kaggle FER-2013 layout) at --out."""
+"""Stage download: put the raw FER-2013 data (zip in the Kaggle layout, or the CSV) in --out."""
 
 import argparse
 
@@ -7,11 +7,14 @@ from stressvision.stage import run_stage
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", required=True)
+    parser.add_argument("--out", required=True, help="raw data folder")
+    parser.add_argument("--partial", required=True, help="resumable download folder, outside --out")
     args = parser.parse_args()
 
-    from stressvision.datasets import copy_local_archive
-    from stressvision.errors import DataError
+    from pathlib import Path
+
+    from stressvision.download import fetch_fer2013
+    from stressvision.errors import ParamsError
     from stressvision.params import Section
     from stressvision.sample_faces import write_sample_archive
 
@@ -22,23 +25,20 @@ def main() -> None:
     test_per_class = sample.int("test_per_class", minimum=1)
     seed = sample.int("seed")
     sample.check_no_extra_keys()
-    archive = params.raw("fer2013_archive", "")
+    archive = params.raw("fer2013_archive", "") or ""
+    if not isinstance(archive, str):
+        raise ParamsError("download.fer2013_archive", f"expected a path or empty, got {archive!r}")
+    dataset = params.str("kaggle_dataset")
     params.check_no_extra_keys()
 
     if source == "sample":
         print(
             f"download: writing the synthetic sample ({train_per_class}+{test_per_class} faces per emotion)"
         )
-        write_sample_archive(args.out, train_per_class, test_per_class, seed)
-    elif archive:
-        print(f"download: using the local archive {archive}")
-        copy_local_archive(archive, args.out)
+        path = write_sample_archive(Path(args.out) / "fer2013.zip", train_per_class, test_per_class, seed)
     else:
-        raise DataError(
-            "download.source is fer2013 but download.fer2013_archive is empty; set it to your "
-            "copy of the Kaggle msambare/fer2013 zip, or use download.source: sample"
-        )
-    print(f"download: wrote {args.out}")
+        path = fetch_fer2013(archive, dataset, args.out, args.partial)
+    print(f"download: wrote {path} ({path.stat().st_size / 2**20:.1f} MB)")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Stage map_labels: decode the archive's faces and map source emotions to target classes."""
+"""Stage map_labels: decode FER-2013 and the user's photos, map emotions onto target classes."""
 
 import argparse
 from pathlib import Path
@@ -8,11 +8,21 @@ from stressvision.stage import run_stage
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--archive", required=True)
+    parser.add_argument("--raw", required=True, help="download output folder")
+    parser.add_argument("--custom", required=True, help="folder-per-class photos of your own")
     parser.add_argument("--out", required=True)
+    parser.add_argument("--metrics", required=True)
     args = parser.parse_args()
 
-    from stressvision.datasets import apply_label_map, class_counts, read_fer_archive
+    from stressvision.datasets import (
+        class_counts,
+        concat,
+        drop_empty_classes,
+        map_to_classes,
+        read_custom_folder,
+        read_face_source,
+    )
+    from stressvision.download import find_raw_file
     from stressvision.fileio import save_arrays, write_json
     from stressvision.labels import FER2013_EMOTIONS, label_map_from_params
     from stressvision.params import Section
@@ -22,30 +32,47 @@ def main() -> None:
     empty_classes = params.choice("empty_classes", ("drop", "error"))
     params.check_no_extra_keys()
 
-    print(f"map_labels: decoding {args.archive}", flush=True)
-    faces = read_fer_archive(args.archive)
+    raw = find_raw_file(args.raw)
+    print(f"map_labels: reading {raw}", flush=True)
+    fer = read_face_source(raw)
+    custom, unknown_folders = read_custom_folder(args.custom, label_map.classes)
+    print(f"map_labels: {len(fer.labels)} FER-2013 faces, {len(custom.labels)} of your own photos")
+    for name in unknown_folders:
+        print(
+            f"map_labels: warning: {args.custom}/{name} is not a class of this scheme "
+            f"({', '.join(label_map.classes)}); its photos are skipped"
+        )
+    merged = concat(map_to_classes(fer, label_map, FER2013_EMOTIONS), custom)
+    faces, classes, empty = drop_empty_classes(merged, label_map.classes, empty_classes)
     for reason, n in sorted(faces.skipped.items()):
         print(f"map_labels: warning: skipped {n} files: {reason}")
-    mapped, classes, empty = apply_label_map(faces, label_map, FER2013_EMOTIONS, empty_classes)
     for name in empty:
         print(f"map_labels: warning: class {name!r} has no images and is left out of training")
 
+    report = {
+        "source": class_counts(fer.labels, FER2013_EMOTIONS),
+        "custom": class_counts(custom.labels, label_map.classes),
+        "mapped": class_counts(faces.labels, classes),
+        "skipped": dict(sorted(faces.skipped.items())),
+        "n": int(len(faces.labels)),
+    }
     out = Path(args.out)
     save_arrays(
-        out / "faces.npz", images=mapped.images, labels=mapped.labels, official_split=mapped.official_split
+        out / "faces.npz", images=faces.images, labels=faces.labels, official_split=faces.official_split
     )
-    meta = {
-        "classes": list(classes),
-        "dropped_empty_classes": empty,
-        "mapping": label_map.mapping,
-        "source_counts": class_counts(faces.labels, FER2013_EMOTIONS),
-        "mapped_counts": class_counts(mapped.labels, classes),
-        "skipped": dict(faces.skipped),
-        "n": int(len(mapped.labels)),
-    }
-    write_json(out / "meta.json", meta)
-    counts = ", ".join(f"{k} {v}" for k, v in meta["mapped_counts"].items())
-    print(f"map_labels: {meta['n']} faces in {len(classes)} classes ({counts})")
+    write_json(
+        out / "meta.json",
+        {
+            "classes": list(classes),
+            "dropped_empty_classes": empty,
+            "mapping": label_map.mapping,
+            "unknown_custom_folders": unknown_folders,
+            **report,
+        },
+    )
+    write_json(args.metrics, report)
+    counts = ", ".join(f"{k} {v}" for k, v in report["mapped"].items())
+    print(f"map_labels: {report['n']} faces in {len(classes)} classes ({counts})")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Stage split: stratified train/val/test split (optionally keeping the official test set)."""
+"""Stage split: stratified train/val/test split (keeping the official test set by default)."""
 
 import argparse
 from pathlib import Path
@@ -10,6 +10,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--mapped", required=True)
     parser.add_argument("--out", required=True)
+    parser.add_argument("--metrics", required=True)
     args = parser.parse_args()
 
     from stressvision.datasets import class_counts
@@ -19,7 +20,7 @@ def main() -> None:
 
     config = SplitConfig.from_section(Section.load("split"))
     mapped = Path(args.mapped)
-    meta = read_json(mapped / "meta.json")
+    classes = read_json(mapped / "meta.json")["classes"]
     data = load_arrays(mapped / "faces.npz")
     indices, how = split_indices(data["labels"], data["official_split"], config)
 
@@ -27,9 +28,10 @@ def main() -> None:
     counts = {}
     for name, idx in indices.items():
         save_arrays(out / f"{name}.npz", images=data["images"][idx], labels=data["labels"][idx])
-        counts[name] = class_counts(data["labels"][idx], meta["classes"])
+        counts[name] = class_counts(data["labels"][idx], classes)
         print(f"split: {name:5s} {len(idx):6d} faces")
-    write_json(out / "meta.json", {"classes": meta["classes"], "test_set": how, "counts": counts})
+    write_json(out / "meta.json", {"classes": classes, "test_set": how, "counts": counts})
+    write_json(args.metrics, counts)
     print(f"split: test set is the {how}")
 
 

@@ -1,25 +1,45 @@
-"""Reading face archives in the Kaggle FER-2013 layout and mapping them onto target classes."""
+"""Reading faces: FER-2013 archives (Kaggle folder layout or the challenge CSV) and user photos.
+
+Every face becomes a 48x48 grayscale uint8 array. Files that cannot be used are skipped and
+counted by reason, so one bad file never stops a run and the metadata says what was left out.
+"""
 
 from __future__ import annotations
 
 import io
 import os
-import shutil
+import warnings
 import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 import numpy as np
-from PIL import Image
+import pandas as pd
+from PIL import Image, ImageOps
 
 from stressvision.errors import DataError
-from stressvision.fileio import atomic_path
 from stressvision.labels import FER2013_EMOTIONS, LabelMap
 
 FACE_SIZE = 48  # FER-2013's image size: every face is stored as 48x48 grayscale
-OFFICIAL_SPLITS = ("train", "test")
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+MAX_IMAGE_PIXELS = 64_000_000  # decompression-bomb guard: larger images are skipped
+MAX_FILE_BYTES = 64 * 2**20
+
+# Where a face sits in its source's own split (FER-2013's Usage column / folders).
+OFFICIAL_TRAIN, OFFICIAL_TEST, OFFICIAL_VAL, NO_OFFICIAL_SPLIT = 0, 1, 2, -1
+FOLDER_SPLITS = {"train": OFFICIAL_TRAIN, "test": OFFICIAL_TEST}
+CSV_USAGES = {"Training": OFFICIAL_TRAIN, "PrivateTest": OFFICIAL_TEST, "PublicTest": OFFICIAL_VAL}
+CSV_PIXELS = FACE_SIZE * FACE_SIZE
+
+SKIP_CORRUPT = "corrupt, truncated or empty image"
+SKIP_NOT_IMAGE = "not an image file"
+SKIP_TOO_LARGE = f"image over {MAX_IMAGE_PIXELS // 1_000_000} megapixels or file over 64 MB"
+SKIP_UNSAFE_PATH = "unsafe path in archive (absolute or ..)"
+SKIP_OUTSIDE_LAYOUT = "not under train/<emotion>/ or test/<emotion>/"
+SKIP_CSV_PIXELS = f"CSV row without {CSV_PIXELS} pixel values in 0..255"
+SKIP_CSV_LABEL = "CSV row with an emotion label outside 0..6"
+SKIP_CSV_USAGE = "CSV row with an unknown Usage"
 
 
 @dataclass
@@ -31,60 +51,101 @@ class FaceSet:
     official_split: np.ndarray
     skipped: Counter = field(default_factory=Counter)
 
+    @classmethod
+    def empty(cls) -> FaceSet:
+        return cls(np.zeros((0, FACE_SIZE, FACE_SIZE), np.uint8), np.zeros(0, np.int16), np.zeros(0, np.int8))
 
-def copy_local_archive(source: str | os.PathLike, destination: str | os.PathLike) -> None:
-    """Use an archive the user already has (no network); copied atomically."""
-    if not os.path.isfile(source):
-        raise DataError(f"archive not found: {source}; fix download.fer2013_archive in params.yaml")
-    with atomic_path(destination) as tmp:
-        shutil.copyfile(source, tmp)
+
+class ImageTooLarge(Exception):
+    pass
 
 
 def decode_face(data: bytes, size: int = FACE_SIZE) -> np.ndarray:
-    """Decode any image file to a size x size grayscale uint8 array (raises on bad data)."""
-    with Image.open(io.BytesIO(data)) as img:
-        img.draft("L", (size, size))  # JPEG: decode at reduced scale when the file is large
-        img = img.convert("L")
-        if img.size != (size, size):
-            img = img.resize((size, size), Image.BILINEAR)
-        return np.asarray(img, dtype=np.uint8)
+    """Decode any image file to a size x size grayscale uint8 array.
 
-
-def read_fer_archive(path: str | os.PathLike, progress: bool = True) -> FaceSet:
-    """Decode every `{train,test}/<emotion>/<image>` of a FER-2013-layout zip.
-
-    Files that are not images of a known emotion, or fail to decode, are skipped and counted.
+    EXIF rotation is applied (phone photos), transparency is flattened onto white, and
+    huge images are refused before their pixels are decoded.
     """
-    label_of = {name: i for i, name in enumerate(FER2013_EMOTIONS)}
-    images, labels, splits = [], [], []
-    skipped: Counter = Counter()
+    if len(data) > MAX_FILE_BYTES:
+        raise ImageTooLarge
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with Image.open(io.BytesIO(data)) as img:
+            if img.width * img.height > MAX_IMAGE_PIXELS:
+                raise ImageTooLarge
+            img.draft("L", (size, size))  # JPEG: decode at reduced scale when the file is large
+            img = ImageOps.exif_transpose(img)
+            if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+                rgba = img.convert("RGBA")
+                img = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+                img.alpha_composite(rgba)
+            img = img.convert("L")
+            if img.size != (size, size):
+                img = img.resize((size, size), Image.BILINEAR)
+            return np.asarray(img, dtype=np.uint8)
+
+
+def try_decode(data: bytes, skipped: Counter) -> np.ndarray | None:
+    """decode_face, or None with the reason counted in `skipped`."""
+    try:
+        return decode_face(data)
+    except (ImageTooLarge, Image.DecompressionBombError, Image.DecompressionBombWarning):
+        skipped[SKIP_TOO_LARGE] += 1
+    except Exception:  # noqa: BLE001 - any decoder failure means an unusable file
+        skipped[SKIP_CORRUPT] += 1
+    return None
+
+
+def read_face_source(path: str | os.PathLike, progress: bool = True) -> FaceSet:
+    """Read a raw FER-2013 file: the Kaggle folder-layout zip, the CSV, or a zip holding the CSV."""
+    path = Path(path)
+    if path.suffix.lower() == ".csv":
+        with open(path, "rb") as fh:
+            return read_fer_csv(fh, str(path))
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
         raise DataError(f"{path}: not a readable zip archive ({exc}); delete it and rerun download") from None
     with archive:
-        entries = [e for e in archive.infolist() if not e.is_dir()]
-        for n, entry in enumerate(entries, 1):
-            parts = PurePosixPath(entry.filename).parts
-            if len(parts) < 3 or parts[-3] not in OFFICIAL_SPLITS:
-                skipped["not under train/<emotion>/ or test/<emotion>/"] += 1
-                continue
-            split, emotion = parts[-3], parts[-2]
-            if emotion not in label_of:
-                skipped[f"unknown emotion folder {emotion!r}"] += 1
-                continue
-            if not entry.filename.lower().endswith(IMAGE_SUFFIXES):
-                skipped["not an image file"] += 1
-                continue
-            try:
-                images.append(decode_face(archive.read(entry)))
-            except Exception:  # noqa: BLE001 - any decoder failure means a corrupt file
-                skipped["corrupt or unreadable image"] += 1
-                continue
-            labels.append(label_of[emotion])
-            splits.append(OFFICIAL_SPLITS.index(split))
-            if progress and n % 5000 == 0:
-                print(f"  decoded {n}/{len(entries)} files", flush=True)
+        names = [e.filename for e in archive.infolist() if not e.is_dir()]
+        csvs = [n for n in names if n.lower().endswith(".csv") and not _unsafe(n)]
+        if csvs and not any(n.lower().endswith(IMAGE_SUFFIXES) for n in names):
+            with archive.open(csvs[0]) as fh:
+                return read_fer_csv(fh, f"{path}:{csvs[0]}")
+        return _read_folder_layout(archive, path, progress)
+
+
+def _unsafe(name: str) -> bool:
+    parts = PurePosixPath(name.replace("\\", "/")).parts
+    return name.startswith(("/", "\\")) or ".." in parts or (bool(parts) and ":" in parts[0])
+
+
+def _read_folder_layout(archive: zipfile.ZipFile, path: Path, progress: bool) -> FaceSet:
+    label_of = {name: i for i, name in enumerate(FER2013_EMOTIONS)}
+    images, labels, splits = [], [], []
+    skipped: Counter = Counter()
+    entries = [e for e in archive.infolist() if not e.is_dir()]
+    for n, entry in enumerate(entries, 1):
+        name = entry.filename
+        parts = PurePosixPath(name).parts
+        if _unsafe(name):
+            skipped[SKIP_UNSAFE_PATH] += 1
+        elif len(parts) < 3 or parts[-3] not in FOLDER_SPLITS:
+            skipped[SKIP_OUTSIDE_LAYOUT] += 1
+        elif parts[-2] not in label_of:
+            skipped[f"unknown emotion folder {parts[-2]!r}"] += 1
+        elif not name.lower().endswith(IMAGE_SUFFIXES):
+            skipped[SKIP_NOT_IMAGE] += 1
+        elif entry.file_size > MAX_FILE_BYTES:
+            skipped[SKIP_TOO_LARGE] += 1
+        else:
+            image = try_decode(archive.read(entry), skipped)
+            if image is not None:
+                images.append(image)
+                labels.append(label_of[parts[-2]])
+                splits.append(FOLDER_SPLITS[parts[-3]])
+        if progress and n % 5000 == 0:
+            print(f"  read {n}/{len(entries)} archive entries", flush=True)
     if not images:
         raise DataError(f"{path}: no face images in the train/<emotion>/ or test/<emotion>/ layout")
     return FaceSet(
@@ -95,35 +156,122 @@ def read_fer_archive(path: str | os.PathLike, progress: bool = True) -> FaceSet:
     )
 
 
-def apply_label_map(
-    faces: FaceSet, label_map: LabelMap, source_classes: tuple[str, ...], empty_classes: str
-) -> tuple[FaceSet, tuple[str, ...], list[str]]:
-    """Map source labels onto the target classes; return (faces, final classes, empty classes).
+def read_fer_csv(fh, name: str) -> FaceSet:
+    """Parse the challenge's `emotion,pixels,Usage` CSV in bulk (no per-row Python loop)."""
+    try:
+        frame = pd.read_csv(fh, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        raise DataError(f"{name}: not a readable CSV ({exc})") from None
+    frame.columns = [c.strip() for c in frame.columns]
+    if not {"emotion", "pixels"} <= set(frame.columns):
+        raise DataError(f"{name}: expected the columns emotion,pixels[,Usage]; found {list(frame.columns)}")
+    skipped: Counter = Counter()
+    label = pd.to_numeric(frame["emotion"].str.strip(), errors="coerce")
+    good_label = label.isin(range(len(FER2013_EMOTIONS)))
+    usage = frame["Usage"].str.strip() if "Usage" in frame else pd.Series("Training", index=frame.index)
+    split = usage.map(CSV_USAGES)
+    good_usage = split.notna()
+    pixels = frame["pixels"].str.strip()
+    good_shape = pixels.str.fullmatch(rf"\d{{1,3}}(?:\s+\d{{1,3}}){{{CSV_PIXELS - 1}}}")
+    skipped[SKIP_CSV_LABEL] += int((~good_label).sum())
+    skipped[SKIP_CSV_USAGE] += int((good_label & ~good_usage).sum())
+    skipped[SKIP_CSV_PIXELS] += int((good_label & good_usage & ~good_shape).sum())
+    keep = (good_label & good_usage & good_shape).to_numpy()
+    if keep.any():
+        joined = " ".join(pixels[keep])
+        values = np.fromstring(joined, dtype=np.int32, sep=" ").reshape(-1, FACE_SIZE, FACE_SIZE)
+        in_range = values.max(axis=(1, 2)) <= 255
+    else:
+        values, in_range = np.zeros((0, FACE_SIZE, FACE_SIZE), np.int32), np.zeros(0, bool)
+    skipped[SKIP_CSV_PIXELS] += int((~in_range).sum())
+    skipped = Counter({k: v for k, v in skipped.items() if v})
+    if not in_range.any():
+        raise DataError(f"{name}: no usable rows (skipped: {dict(skipped)})")
+    return FaceSet(
+        images=values[in_range].astype(np.uint8),
+        labels=label[keep].to_numpy()[in_range].astype(np.int16),
+        official_split=split[keep].to_numpy()[in_range].astype(np.int8),
+        skipped=skipped,
+    )
 
-    A target class with no images is dropped from the class list (or an error, when
-    `empty_classes` is "error"): a softmax unit that never sees a positive cannot be learnt.
+
+IGNORED_NAMES = ("readme", ".gitkeep", ".gitignore", ".ds_store", "thumbs.db")
+
+
+def read_custom_folder(root: str | os.PathLike, classes: tuple[str, ...]) -> tuple[FaceSet, list[str]]:
+    """Photos in `root/<class>/...` (any size, RGB/RGBA/grayscale); labels index `classes`.
+
+    Returns the faces and the names of folders that are not a class of the scheme (their
+    photos are skipped and counted, so a typo in a folder name is visible, not fatal).
     """
-    lookup = label_map.source_to_target_index(source_classes)
-    target = lookup[faces.labels]
+    root = Path(root)
+    faces, unknown = FaceSet.empty(), []
+    if not root.is_dir():
+        return faces, unknown
+    images, labels = [], []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+        if folder.name not in classes:
+            unknown.append(folder.name)
+            faces.skipped[f"photos in unknown class folder {folder.name!r}"] += len(files)
+            continue
+        for file in files:
+            if not file.name.lower().endswith(IMAGE_SUFFIXES):
+                faces.skipped[SKIP_NOT_IMAGE] += 1
+                continue
+            image = try_decode(file.read_bytes(), faces.skipped)
+            if image is not None:
+                images.append(image)
+                labels.append(classes.index(folder.name))
+    for file in root.iterdir():
+        if file.is_file() and not file.name.lower().startswith(IGNORED_NAMES):
+            faces.skipped["file not inside a class folder"] += 1
+    if images:
+        faces.images = np.stack(images)
+        faces.labels = np.asarray(labels, np.int16)
+        faces.official_split = np.full(len(labels), NO_OFFICIAL_SPLIT, np.int8)
+    return faces, unknown
+
+
+def map_to_classes(faces: FaceSet, label_map: LabelMap, source_classes: tuple[str, ...]) -> FaceSet:
+    """Source labels -> indices into `label_map.classes`; emotions mapped to null are dropped."""
+    target = label_map.source_to_target_index(source_classes)[faces.labels]
     keep = target >= 0
-    target = target[keep]
-    counts = np.bincount(target, minlength=len(label_map.classes))
-    empty = [c for c, n in zip(label_map.classes, counts) if n == 0]
+    return FaceSet(faces.images[keep], target[keep], faces.official_split[keep], faces.skipped)
+
+
+def concat(*sets: FaceSet) -> FaceSet:
+    skipped: Counter = Counter()
+    for s in sets:
+        skipped.update(s.skipped)
+    return FaceSet(
+        np.concatenate([s.images for s in sets]),
+        np.concatenate([s.labels for s in sets]).astype(np.int16),
+        np.concatenate([s.official_split for s in sets]).astype(np.int8),
+        skipped,
+    )
+
+
+def drop_empty_classes(
+    faces: FaceSet, classes: tuple[str, ...], empty_classes: str
+) -> tuple[FaceSet, tuple[str, ...], list[str]]:
+    """Leave out classes with no images (or fail, when `empty_classes` is "error").
+
+    A softmax unit that never sees a positive cannot be learnt; the final class list is
+    what the model and its metadata carry.
+    """
+    counts = np.bincount(faces.labels, minlength=len(classes))
+    empty = [c for c, n in zip(classes, counts) if n == 0]
     if empty and empty_classes == "error":
         raise DataError(
-            f"class {empty[0]!r} has no images; add photos for it or set map_labels.empty_classes: drop"
+            f"class {empty[0]!r} has no images; add photos for it (see README: your own photos) "
+            "or set map_labels.empty_classes: drop"
         )
-    final = tuple(c for c, n in zip(label_map.classes, counts) if n > 0)
+    final = tuple(c for c, n in zip(classes, counts) if n > 0)
     if len(final) < 2:
         raise DataError(f"only {len(final)} class has images; a classifier needs at least 2")
-    renumber = np.cumsum(counts > 0) - 1
-    mapped = FaceSet(
-        images=faces.images[keep],
-        labels=renumber[target].astype(np.int16),
-        official_split=faces.official_split[keep],
-        skipped=faces.skipped,
-    )
-    return mapped, final, empty
+    renumber = (np.cumsum(counts > 0) - 1).astype(np.int16)
+    return FaceSet(faces.images, renumber[faces.labels], faces.official_split, faces.skipped), final, empty
 
 
 def class_counts(labels: np.ndarray, classes: tuple[str, ...] | list[str]) -> dict[str, int]:

@@ -84,3 +84,33 @@ def plot_confusion_matrix(
                 fontsize=9,
             )
     _save(fig, path)
+
+
+def class_count_table(stages: dict[str, dict[str, int]], classes: Sequence[str]) -> str:
+    """CSV, one row per class, one column per data stage (for DVC bar plots)."""
+    columns = [name.replace(" ", "_") for name in stages]
+    rows = ["class," + ",".join(columns)]
+    rows += [f"{c}," + ",".join(str(counts.get(c, 0)) for counts in stages.values()) for c in classes]
+    return "\n".join(rows) + "\n"
+
+
+def plot_class_counts(
+    stages: dict[str, dict[str, int]], classes: Sequence[str], title: str, path: str | os.PathLike
+) -> None:
+    """Grouped bars: faces per class at each data stage, each bar labelled with its count."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(max(7.0, 1.6 * len(classes) + 2), 4.8))
+    width = 0.8 / len(stages)
+    x = np.arange(len(classes))
+    for i, (stage, counts) in enumerate(stages.items()):
+        values = [counts.get(c, 0) for c in classes]
+        bars = ax.bar(x + (i - (len(stages) - 1) / 2) * width, values, width, label=stage)
+        ax.bar_label(bars, labels=[f"{v:,}" for v in values], fontsize=7, rotation=90, padding=2)
+    ax.set_xticks(x, classes)
+    ax.set_xlabel("class")
+    ax.set_ylabel("faces")
+    ax.set_title(title)
+    ax.margins(y=0.18)
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    _save(fig, path)

@@ -11,6 +11,7 @@ import io
 import os
 import zipfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -139,13 +140,12 @@ def write_sample_archive(
     test_per_class: int,
     seed: int,
     progress: bool = True,
-) -> dict[str, dict[str, int]]:
-    """Write the synthetic dataset as a zip in the Kaggle FER-2013 layout; return the counts.
+) -> Path:
+    """Write the synthetic dataset as a zip in the Kaggle FER-2013 layout; return its path.
 
     Each emotion has its own random stream, so the images of one class do not change when
     another class's count does.
     """
-    counts: dict[str, dict[str, int]] = {"train": {}, "test": {}}
     with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
         for split, per_class, prefix, stream in (
             ("train", train_per_class, "Training", 0),
@@ -158,10 +158,9 @@ def write_sample_archive(
                     Image.fromarray(draw_face(rng, emotion)).save(buf, format="JPEG", quality=92)
                     info = zipfile.ZipInfo(f"{split}/{emotion}/{prefix}_{label}{i:06d}.jpg", _ZIP_DATE)
                     archive.writestr(info, buf.getvalue())
-                counts[split][emotion] = per_class
                 if progress:
                     print(f"  sample {split:5s} {emotion:8s} {per_class:5d} faces", flush=True)
-    return counts
+    return Path(path)
 
 
 def face_grid(per_emotion: int = 6, seed: int = 0) -> np.ndarray:

@@ -14,7 +14,7 @@ __all__ = ["ROOT", "git", "run", "deep_update", "set_params"]
 # Small enough for a 2-core CI machine, large enough that a model must learn something.
 TINY_PROFILE = {
     "download": {"sample": {"train_per_class": 120, "test_per_class": 30}},
-    "train": {"epochs": 15, "input_size": 48, "early_stopping_patience": 8},
+    "train": {"epochs": 25, "input_size": 48, "learning_rate": 0.003, "early_stopping_patience": 10},
     "quantize": {"representative_samples": 50},
     "benchmark": {"runs": 20, "warmup": 2},
 }
@@ -48,3 +48,11 @@ def pipeline_project(tmp_path_factory) -> Path:
     git(project, "add", "-A")
     git(project, "commit", "-qm", "first run")
     return project
+
+
+@pytest.fixture(autouse=True)
+def no_kaggle_credentials(monkeypatch, tmp_path_factory):
+    """Tests never see the developer's Kaggle credentials (and so never reach Kaggle)."""
+    for name in ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_API_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(tmp_path_factory.mktemp("kaggle-config")))

@@ -11,7 +11,15 @@ from PIL import Image
 
 from stressvision.augment import AugmentConfig
 from stressvision.balancing import balance_indices, balance_train_set
-from stressvision.datasets import FaceSet, apply_label_map, read_fer_archive
+from stressvision.datasets import (
+    OFFICIAL_TEST,
+    OFFICIAL_TRAIN,
+    OFFICIAL_VAL,
+    FaceSet,
+    drop_empty_classes,
+    map_to_classes,
+    read_face_source,
+)
 from stressvision.errors import DataError
 from stressvision.fileio import atomic_path, write_json
 from stressvision.labels import FER2013_EMOTIONS, LabelMap
@@ -38,9 +46,15 @@ def faces_with_labels(labels, official_split=None) -> FaceSet:
     return FaceSet(images=images, labels=labels, official_split=split)
 
 
+def map_and_drop(faces: FaceSet, empty_classes: str = "drop"):
+    return drop_empty_classes(
+        map_to_classes(faces, STRESS_MAP, FER2013_EMOTIONS), STRESS_MAP.classes, empty_classes
+    )
+
+
 def test_stress_mapping_and_empty_class_dropped():
     source = np.arange(7).repeat(3)  # 3 faces of each FER emotion
-    mapped, classes, empty = apply_label_map(faces_with_labels(source), STRESS_MAP, FER2013_EMOTIONS, "drop")
+    mapped, classes, empty = map_and_drop(faces_with_labels(source))
     assert classes == ("neutral", "stress", "sad", "happy") and empty == ["fatigue"]
     counts = dict(zip(classes, np.bincount(mapped.labels)))
     assert counts == {"neutral": 6, "stress": 9, "sad": 3, "happy": 3}
@@ -52,7 +66,7 @@ def test_stress_mapping_and_empty_class_dropped():
 
 def test_empty_class_can_be_an_error():
     with pytest.raises(DataError, match="'fatigue' has no images"):
-        apply_label_map(faces_with_labels(np.arange(7)), STRESS_MAP, FER2013_EMOTIONS, "error")
+        map_and_drop(faces_with_labels(np.arange(7)), "error")
 
 
 def test_split_keeps_official_test_and_stratifies():
@@ -71,7 +85,7 @@ def test_random_split_uses_the_ratios():
     labels = np.arange(4).repeat(50)
     config = SplitConfig({"train": 0.7, "val": 0.15, "test": 0.15}, seed=0, use_official_test=False)
     idx, _ = split_indices(labels, np.zeros(200), config)
-    assert [len(idx[s]) for s in ("train", "val", "test")] == [140, 30, 30]
+    assert [len(idx[s]) for s in ("train", "val", "test")] == [136, 32, 32]  # 34/8/8 per class
     assert len(np.unique(np.concatenate(list(idx.values())))) == 200
 
 
@@ -102,6 +116,27 @@ def test_augmented_copies_are_changed_images_of_the_same_class():
     assert all(not np.array_equal(c, images[10]) and not np.array_equal(c, images[11]) for c in copies)
 
 
+def test_official_validation_and_own_photos():
+    labels = np.r_[np.zeros(40), np.ones(40), np.full(10, 2)].astype(int)
+    official = np.r_[np.full(30, OFFICIAL_TRAIN), np.full(5, OFFICIAL_VAL), np.full(5, OFFICIAL_TEST)]
+    official = np.r_[official, official, np.full(10, -1)]  # class 2: the user's own photos
+    config = SplitConfig({"train": 0.6, "val": 0.2, "test": 0.2}, seed=0, use_official_test=True)
+    idx, how = split_indices(labels, official, config)
+    assert "official validation split" in how and "own photos" in how
+    assert set(np.flatnonzero(official == OFFICIAL_VAL)) <= set(idx["val"])
+    assert set(np.flatnonzero(official == OFFICIAL_TEST)) <= set(idx["test"])
+    own = {s: int((labels[idx[s]] == 2).sum()) for s in idx}
+    assert own == {"train": 6, "val": 2, "test": 2}
+
+
+def test_tiny_class_goes_to_train_instead_of_failing():
+    labels = np.r_[np.zeros(50), np.ones(2)].astype(int)
+    config = SplitConfig({"train": 0.7, "val": 0.15, "test": 0.15}, seed=0, use_official_test=False)
+    idx, _ = split_indices(labels, np.full(52, -1), config)
+    assert (labels[idx["train"]] == 1).sum() >= 1
+    assert sum(len(v) for v in idx.values()) == 52
+
+
 def jpeg(value: int) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(np.full((60, 60, 3), value, np.uint8)).save(buf, format="JPEG")
@@ -118,11 +153,11 @@ def test_archive_reader_skips_bad_files_with_reasons(tmp_path):
         archive.writestr("train/happy/notes.txt", b"hello")
         archive.writestr("train/bored/x.jpg", jpeg(1))
         archive.writestr("README.md", b"#")
-    faces = read_fer_archive(path, progress=False)
+    faces = read_face_source(path, progress=False)
     assert faces.images.shape == (2, 48, 48)
     assert faces.labels.tolist() == [FER2013_EMOTIONS.index("happy"), FER2013_EMOTIONS.index("sad")]
     assert faces.official_split.tolist() == [0, 1]
-    assert faces.skipped["corrupt or unreadable image"] == 2
+    assert faces.skipped["corrupt, truncated or empty image"] == 2
     assert faces.skipped["not an image file"] == 1
     assert faces.skipped["unknown emotion folder 'bored'"] == 1
 
@@ -131,7 +166,7 @@ def test_not_a_zip_is_a_clear_error(tmp_path):
     bad = tmp_path / "fer2013.zip"
     bad.write_bytes(b"this is not a zip")
     with pytest.raises(DataError, match="not a readable zip archive"):
-        read_fer_archive(bad, progress=False)
+        read_face_source(bad, progress=False)
 
 
 def test_atomic_write_leaves_old_file_on_failure(tmp_path):

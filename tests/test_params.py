@@ -108,14 +108,19 @@ def error_lines(stderr: str) -> list[str]:
             ],
             "train.model",
         ),
-        ({"split": {"test": 0.3}}, "split", ["--mapped", "m", "--out", "o"], "split.train + split.val"),
+        ({"split": {"test": 0.3}}, "split", ["--mapped", "m", "--out", "o", "--metrics", "x"], "split.train + split.val"),
         (
             {"map_labels": {"schemes": {"stress": {"mapping": {"sad": "gloomy"}}}}},
             "map_labels",
-            ["--archive", "a.zip", "--out", "o"],
+            ["--raw", "r", "--custom", "c", "--out", "o", "--metrics", "x"],
             "map_labels.schemes.stress.mapping.sad",
         ),
-        ({"download": {"source": "fer2013"}}, "download", ["--out", "raw.zip"], "download.fer2013_archive"),
+        (
+            {"download": {"source": "fer2013"}},
+            "download",
+            ["--out", "raw", "--partial", "p"],
+            "download.fer2013_archive",
+        ),
     ],
 )
 def test_stage_scripts_fail_with_one_line_naming_the_key(tmp_path, updates, module, args, key):

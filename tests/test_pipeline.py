@@ -37,15 +37,13 @@ def test_every_stage_runs_and_every_declared_output_exists(pipeline_project: Pat
         files = [plot] if isinstance(plot, str) else next(iter(plot.values()))["y"]
         for path in files:
             assert (pipeline_project / path).is_file(), path
-    for path in (
-        "metrics/train.json",
-        "metrics/evaluate.json",
-        "metrics/quantize.json",
-        "metrics/benchmark.json",
-    ):
-        assert json.loads((pipeline_project / path).read_text())
-    shown = run(["dvc", "metrics", "show", "--json"], pipeline_project).stdout
-    assert "accuracy" in shown and "p95_ms" in shown
+    shown = json.loads(run(["dvc", "metrics", "show", "--json"], pipeline_project).stdout)
+    metrics = next(iter(shown.values()))["data"]  # the workspace
+    for stage in ("map_labels", "split", "balance"):
+        assert metrics[f"metrics/data/{stage}.json"]["data"], stage
+    for stage in ("train", "evaluate", "quantize", "benchmark"):
+        assert metrics[f"metrics/{stage}.json"]["data"], stage
+    assert metrics["metrics/benchmark.json"]["data"]["int8"]["p95_ms"] > 0
 
 
 def test_second_repro_runs_nothing(pipeline_project: Path):
@@ -106,3 +104,22 @@ def test_metrics_diff_shows_the_change_against_the_commit(pipeline_project: Path
     params = json.loads(run(["dvc", "params", "diff", "HEAD", "--json"], pipeline_project).stdout)
     assert "train.epochs" in params["params.yaml"]
     git(pipeline_project, "checkout", "params.yaml")
+
+
+def test_own_photos_are_a_dependency_and_bring_the_fatigue_class(pipeline_project: Path):
+    from PIL import Image
+
+    from stressvision.sample_faces import draw_face
+
+    folder = pipeline_project / "data/custom/fatigue"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        Image.fromarray(draw_face(rng, "neutral")).resize((96, 96)).convert("RGB").save(folder / f"{i}.png")
+    status = run(["dvc", "status", "--json"], pipeline_project).stdout
+    assert "map_labels" in json.loads(status)
+    result = run(["dvc", "repro", "--single-item", "map_labels"], pipeline_project)
+    assert ran_stages(result.stdout) == ["map_labels"]
+    meta = json.loads((pipeline_project / "data/mapped/meta.json").read_text())
+    assert meta["classes"] == ["neutral", "stress", "sad", "happy", "fatigue"]
+    assert meta["custom"]["fatigue"] == 12 and meta["dropped_empty_classes"] == []
