@@ -1,19 +1,12 @@
 """Stage balance: balance the train split only (val and test keep the true distribution)."""
 
-import argparse
 from pathlib import Path
 
-from stressvision.stage import run_stage
+from stressvision.stage import run_stage, stage_args
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--mapped", required=True, help="map_labels output (for the data report)")
-    parser.add_argument("--split", required=True)
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--metrics", required=True)
-    parser.add_argument("--plots", required=True)
-    args = parser.parse_args()
+    args = stage_args(__doc__, "mapped", "split", "out", "metrics", "plots")
 
     from stressvision.augment import AugmentConfig
     from stressvision.balancing import BALANCE_METHODS, balance_train_set

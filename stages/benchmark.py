@@ -1,19 +1,12 @@
 """Stage benchmark: LiteRT latency of each TFLite variant and the deployment KPIs."""
 
-import argparse
 from pathlib import Path
 
-from stressvision.stage import run_stage
+from stressvision.stage import run_stage, stage_args
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--tflite", required=True)
-    parser.add_argument("--test", required=True)
-    parser.add_argument("--quantize-metrics", required=True)
-    parser.add_argument("--metrics", required=True)
-    parser.add_argument("--plots", required=True)
-    args = parser.parse_args()
+    args = stage_args(__doc__, "tflite", "test", "quantize-metrics", "metrics", "plots")
 
     from stressvision.benchmark import Kpis
     from stressvision.errors import ParamsError

@@ -1,15 +1,10 @@
 """Stage download: put the raw FER-2013 data (zip in the Kaggle layout, or the CSV) in --out."""
 
-import argparse
-
-from stressvision.stage import run_stage
+from stressvision.stage import run_stage, stage_args
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", required=True, help="raw data folder")
-    parser.add_argument("--partial", required=True, help="resumable download folder, outside --out")
-    args = parser.parse_args()
+    args = stage_args(__doc__, "out", "partial")
 
     from pathlib import Path
 

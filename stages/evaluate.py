@@ -1,18 +1,12 @@
 """Stage evaluate: score the Keras model on the test split."""
 
-import argparse
 from pathlib import Path
 
-from stressvision.stage import run_stage
+from stressvision.stage import run_stage, stage_args
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--model-dir", required=True)
-    parser.add_argument("--test", required=True)
-    parser.add_argument("--metrics", required=True)
-    parser.add_argument("--plots", required=True)
-    args = parser.parse_args()
+    args = stage_args(__doc__, "model-dir", "test", "metrics", "plots")
 
     import keras
     import numpy as np

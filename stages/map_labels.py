@@ -1,18 +1,12 @@
 """Stage map_labels: decode FER-2013 and the user's photos, map emotions onto target classes."""
 
-import argparse
 from pathlib import Path
 
-from stressvision.stage import run_stage
+from stressvision.stage import run_stage, stage_args
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--raw", required=True, help="download output folder")
-    parser.add_argument("--custom", required=True, help="folder-per-class photos of your own")
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--metrics", required=True)
-    args = parser.parse_args()
+    args = stage_args(__doc__, "raw", "custom", "out", "metrics")
 
     from stressvision.datasets import (
         class_counts,

@@ -1,20 +1,13 @@
 """Stage quantize: export TFLite float32/float16/INT8 and score each with LiteRT."""
 
-import argparse
 import shutil
 from pathlib import Path
 
-from stressvision.stage import run_stage
+from stressvision.stage import run_stage, stage_args
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--model-dir", required=True)
-    parser.add_argument("--train", required=True, help="train .npz for INT8 calibration")
-    parser.add_argument("--test", required=True)
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--metrics", required=True)
-    args = parser.parse_args()
+    args = stage_args(__doc__, "model-dir", "train", "test", "out", "metrics")
 
     import keras
     import numpy as np

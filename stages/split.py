@@ -1,17 +1,12 @@
 """Stage split: stratified train/val/test split (keeping the official test set by default)."""
 
-import argparse
 from pathlib import Path
 
-from stressvision.stage import run_stage
+from stressvision.stage import run_stage, stage_args
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--mapped", required=True)
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--metrics", required=True)
-    args = parser.parse_args()
+    args = stage_args(__doc__, "mapped", "out", "metrics")
 
     from stressvision.datasets import class_counts
     from stressvision.fileio import load_arrays, read_json, save_arrays, write_json

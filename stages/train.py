@@ -1,26 +1,17 @@
 """Stage train: fit the model named in params on the balanced train split."""
 
-import argparse
 import tempfile
 from pathlib import Path
 
-from stressvision.stage import run_stage
+from stressvision.stage import run_stage, stage_args
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--mapped", required=True, help="map_labels output (class mapping)")
-    parser.add_argument("--train", required=True, help="balanced train .npz")
-    parser.add_argument("--val", required=True, help="val .npz")
-    parser.add_argument("--model-dir", required=True)
-    parser.add_argument("--metrics", required=True)
-    parser.add_argument("--plots", required=True)
-    parser.add_argument("--live-dir", required=True)
-    args = parser.parse_args()
-
-    from dvclive.keras import DVCLiveCallback
+    args = stage_args(__doc__, "mapped", "train", "val", "model-dir", "metrics", "plots", "live-dir")
 
     from dvclive import Live
+    from dvclive.keras import DVCLiveCallback
+
     from stressvision.fileio import atomic_path, load_arrays, read_json, write_json
     from stressvision.model_config import make_model_config, save_model_config
     from stressvision.params import Section

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from collections.abc import Callable
@@ -21,3 +22,11 @@ def run_stage(name: str, main: Callable[[], None]) -> None:
     except KeyboardInterrupt:
         print(f"error [{name}]: interrupted; outputs were not replaced, rerun `dvc repro`", file=sys.stderr)
         sys.exit(130)
+
+
+def stage_args(description: str, *paths: str) -> argparse.Namespace:
+    """Parse the `--<path> VALUE` options a stage takes; dvc.yaml passes them from its `vars`."""
+    parser = argparse.ArgumentParser(description=description)
+    for name in paths:
+        parser.add_argument(f"--{name}", required=True, metavar="PATH")
+    return parser.parse_args()

@@ -160,6 +160,7 @@ def train(
         epochs=config.epochs,
         class_weight=weights,
         callbacks=callbacks,
+        shuffle=False,  # the tf.data pipeline shuffles
         verbose=2,
     )
     seconds = time.perf_counter() - started

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -9,7 +11,7 @@ import yaml
 
 from benchmarks.project_copy import ROOT, copy_project, git, run
 
-__all__ = ["ROOT", "git", "run", "deep_update", "set_params"]
+__all__ = ["ROOT", "git", "run", "deep_update", "set_params", "stage_in_copy", "error_lines"]
 
 # Small enough for a 2-core CI machine, large enough that a model must learn something.
 TINY_PROFILE = {
@@ -34,6 +36,22 @@ def set_params(project: Path, updates: dict) -> None:
     path = project / "params.yaml"
     params = yaml.safe_load(path.read_text())
     path.write_text(yaml.safe_dump(deep_update(params, updates), sort_keys=False))
+
+
+def default_params() -> dict:
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def stage_in_copy(tmp_path: Path, updates: dict, module: str, *args: str) -> subprocess.CompletedProcess:
+    """Run one stage script in a scratch dir holding only a modified params.yaml."""
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(deep_update(default_params(), updates)))
+    shutil.copytree(ROOT / "stages", tmp_path / "stages")
+    shutil.copytree(ROOT / "stressvision", tmp_path / "stressvision")
+    return run(["python", "-m", f"stages.{module}", *args], tmp_path, check=False)
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("error")]
 
 
 @pytest.fixture(scope="session")

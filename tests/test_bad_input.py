@@ -26,6 +26,7 @@ from stressvision.datasets import (
     read_face_source,
 )
 from stressvision.errors import DataError
+from tests.conftest import error_lines, stage_in_copy
 
 CLASSES = ("neutral", "stress", "sad", "happy", "fatigue")
 
@@ -167,3 +168,23 @@ def test_zip_slip_entries_are_skipped_and_nothing_is_extracted(tmp_path):
     assert len(faces.labels) == 1 and faces.skipped[SKIP_UNSAFE_PATH] == 3
     assert sorted(p.name for p in tmp_path.parent.iterdir()) == before
     assert sorted(p.name for p in Path(tmp_path).iterdir()) == ["evil.zip"]
+
+
+@pytest.mark.parametrize(
+    ("raw_name", "content", "message"),
+    [
+        ("fer2013.zip", b"<html>rate limited</html>", "not a readable zip archive"),
+        ("fer2013.csv", b"label,image\n1,2\n", "expected the columns emotion,pixels"),
+    ],
+)
+def test_map_labels_stage_on_a_bad_raw_file_is_one_line_and_writes_nothing(
+    tmp_path, raw_name, content, message
+):
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / raw_name).write_bytes(content)
+    args = ["--raw", "raw", "--custom", "custom", "--out", "mapped", "--metrics", "metrics/m.json"]
+    result = stage_in_copy(tmp_path, {}, "map_labels", *args)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    lines = error_lines(result.stderr)
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert not (tmp_path / "mapped").exists() and not (tmp_path / "metrics").exists()

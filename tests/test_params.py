@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
-import yaml
 
 from stressvision.errors import ParamsError
 from stressvision.labels import FER2013_EMOTIONS, label_map_from_params
 from stressvision.params import Section
 from stressvision.splits import SplitConfig
-from tests.conftest import ROOT, deep_update, run
-
-
-def default_params() -> dict:
-    return yaml.safe_load((ROOT / "params.yaml").read_text())
+from tests.conftest import deep_update, default_params, error_lines, stage_in_copy
 
 
 def section(name: str, updates: dict) -> Section:
@@ -72,18 +64,6 @@ def test_bad_split_params_name_the_key(updates, message):
         SplitConfig.from_section(section("split", updates))
 
 
-def stage_in_copy(tmp_path: Path, updates: dict, module: str, *args: str):
-    """Run one stage script in a scratch dir holding only a modified params.yaml."""
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(deep_update(default_params(), updates)))
-    shutil.copytree(ROOT / "stages", tmp_path / "stages")
-    shutil.copytree(ROOT / "stressvision", tmp_path / "stressvision")
-    return run(["python", "-m", f"stages.{module}", *args], tmp_path, check=False)
-
-
-def error_lines(stderr: str) -> list[str]:
-    return [line for line in stderr.splitlines() if line.startswith("error")]
-
-
 @pytest.mark.parametrize(
     ("updates", "module", "args", "key"),
     [
@@ -108,7 +88,12 @@ def error_lines(stderr: str) -> list[str]:
             ],
             "train.model",
         ),
-        ({"split": {"test": 0.3}}, "split", ["--mapped", "m", "--out", "o", "--metrics", "x"], "split.train + split.val"),
+        (
+            {"split": {"test": 0.3}},
+            "split",
+            ["--mapped", "m", "--out", "o", "--metrics", "x"],
+            "split.train + split.val",
+        ),
         (
             {"map_labels": {"schemes": {"stress": {"mapping": {"sad": "gloomy"}}}}},
             "map_labels",
