@@ -52,6 +52,21 @@ def test_second_repro_runs_nothing(pipeline_project: Path):
     assert "up to date" in run(["dvc", "status"], pipeline_project).stdout
 
 
+def test_push_then_pull_on_a_fresh_clone_needs_no_rerun(pipeline_project: Path, tmp_path: Path):
+    remote = tmp_path / "remote"
+    run(["dvc", "remote", "modify", "--local", "local", "url", str(remote)], pipeline_project)
+    run(["dvc", "push"], pipeline_project)
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(pipeline_project), str(clone)], tmp_path)
+    assert not (clone / "models/tflite/int8.tflite").exists()
+    run(["dvc", "remote", "modify", "--local", "local", "url", str(remote)], clone)
+    run(["dvc", "pull"], clone)
+    for path in ("models/tflite/int8.tflite", "models/keras/model.keras", "data/split/test.npz"):
+        assert (clone / path).read_bytes() == (pipeline_project / path).read_bytes(), path
+    assert "up to date" in run(["dvc", "status"], clone).stdout
+    assert ran_stages(run(["dvc", "repro"], clone).stdout) == []
+
+
 def test_model_beats_chance_clearly(pipeline_project: Path):
     evaluate = json.loads((pipeline_project / "metrics/evaluate.json").read_text())
     supports = [c["support"] for c in evaluate["per_class"].values()]
