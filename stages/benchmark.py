@@ -10,9 +10,8 @@ def main() -> None:
 
     from stressvision.benchmark import Kpis
     from stressvision.errors import ParamsError
-    from stressvision.export import VARIANTS
     from stressvision.fileio import load_arrays, read_json, write_json, write_text
-    from stressvision.litert import TFLiteClassifier, latency_summary, time_inference
+    from stressvision.litert import VARIANTS, TFLiteClassifier, latency_summary, time_inference
     from stressvision.params import Section
 
     params = Section.load("benchmark")

@@ -13,9 +13,9 @@ def main() -> None:
     import numpy as np
 
     from stressvision.evaluation import classification_metrics
-    from stressvision.export import VARIANTS, to_tflite
+    from stressvision.export import to_tflite
     from stressvision.fileio import atomic_path, load_arrays, write_bytes, write_json
-    from stressvision.litert import TFLiteClassifier
+    from stressvision.litert import VARIANTS, TFLiteClassifier
     from stressvision.model_config import CONFIG_NAME, load_model_config
     from stressvision.params import Section
 

@@ -19,9 +19,9 @@ import pandas as pd
 from PIL import Image, ImageOps
 
 from stressvision.errors import DataError
+from stressvision.face_format import FACE_SIZE
 from stressvision.labels import FER2013_EMOTIONS, LabelMap
 
-FACE_SIZE = 48  # FER-2013's image size: every face is stored as 48x48 grayscale
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 MAX_IMAGE_PIXELS = 64_000_000  # decompression-bomb guard: larger images are skipped
 MAX_FILE_BYTES = 64 * 2**20

@@ -8,7 +8,7 @@ import io
 import numpy as np
 import tensorflow as tf
 
-VARIANTS = ("float32", "float16", "int8")
+from stressvision.litert import VARIANTS
 
 
 def to_tflite(model, variant: str, representative_images: np.ndarray | None = None) -> bytes:

@@ -12,6 +12,8 @@ import numpy as np
 
 from stressvision.errors import DataError
 
+VARIANTS = ("float32", "float16", "int8")  # the TFLite exports, float to full-integer
+
 
 def _interpreter_class():
     try:

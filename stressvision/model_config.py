@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from stressvision.datasets import FACE_SIZE
+from stressvision.face_format import FACE_SHAPE
 from stressvision.fileio import read_json, write_json
 
 CONFIG_NAME = "model_config.json"
@@ -22,7 +22,7 @@ def make_model_config(
         "classes": list(classes),
         "source_to_class": mapping,
         "input": {
-            "shape": [FACE_SIZE, FACE_SIZE, 1],
+            "shape": list(FACE_SHAPE),
             "dtype": "float32",
             "color": "grayscale",
             "pixel_range": [0, 255],

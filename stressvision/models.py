@@ -12,9 +12,7 @@ from collections.abc import Callable
 import keras
 from keras import layers
 
-from stressvision.datasets import FACE_SIZE
-
-FACE_SHAPE = (FACE_SIZE, FACE_SIZE, 1)
+from stressvision.face_format import FACE_SHAPE
 
 
 def face_preprocessing(

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from stressvision.datasets import FACE_SIZE
+from stressvision.face_format import FACE_SIZE
 from stressvision.fileio import atomic_path
 from stressvision.labels import FER2013_EMOTIONS
 

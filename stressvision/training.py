@@ -15,6 +15,8 @@ from stressvision.augment import AugmentConfig, build_augmenter
 from stressvision.models import MODEL_BUILDERS
 from stressvision.params import Section
 
+DISTRIBUTE = ("none", "mirrored", "multi_worker")
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -34,6 +36,7 @@ class TrainConfig:
     augmentation: AugmentConfig
     seed: int
     tensorboard: bool
+    distribute: str
 
     @classmethod
     def from_section(cls, section: Section) -> TrainConfig:
@@ -54,6 +57,7 @@ class TrainConfig:
             augmentation=AugmentConfig.from_section(section.sub("augmentation")),
             seed=section.int("seed"),
             tensorboard=section.bool("tensorboard"),
+            distribute=section.choice("distribute", DISTRIBUTE),
         )
         section.check_no_extra_keys()
         return config
@@ -66,6 +70,21 @@ def build_model(config: TrainConfig, num_classes: int) -> keras.Model:
         dropout=config.dropout,
         dense_units=config.dense_units,
     )
+
+
+def distribution_strategy(name: str) -> tf.distribute.Strategy:
+    """The tf.distribute strategy for `train.distribute`.
+
+    mirrored: synchronous data parallelism over this machine's GPUs (or, without GPUs, over
+    its logical CPU devices when there are several). multi_worker: the same across machines,
+    each worker reading its role from the TF_CONFIG environment variable.
+    """
+    if name == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "mirrored":
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([d.name for d in devices])
+    return tf.distribute.get_strategy()  # the default, single-device strategy
 
 
 def make_dataset(
@@ -137,8 +156,14 @@ def train(
     train_ds = make_dataset(*train_data, num_classes, config.batch_size, True, augment, config.seed)
     val_ds = make_dataset(*val_data, num_classes, config.batch_size, False)
 
-    model = build_model(config, num_classes)
-    compile_model(model, config)
+    strategy = distribution_strategy(config.distribute)
+    with strategy.scope():
+        model = build_model(config, num_classes)
+        compile_model(model, config)
+    if strategy.num_replicas_in_sync > 1:
+        print(
+            f"train: {config.distribute} strategy over {strategy.num_replicas_in_sync} replicas", flush=True
+        )
     callbacks = [
         keras.callbacks.ModelCheckpoint(checkpoint, monitor="val_accuracy", save_best_only=True),
         keras.callbacks.EarlyStopping(

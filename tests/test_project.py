@@ -30,3 +30,25 @@ def test_every_stage_declares_its_script_params_and_outputs():
         assert stage["params"] == [name] and name in params, name
         assert stage.get("outs") or stage.get("metrics"), name
         assert f"-m stages.{name} " in stage["cmd"], name
+
+
+INFRASTRUCTURE = {"errors", "params", "fileio", "stage"}  # shared plumbing, not stage logic
+
+
+def imported_modules(path, seen=None) -> set[str]:
+    """stressvision modules a file imports, followed through the package."""
+    seen = set() if seen is None else seen
+    for name in re.findall(r"from stressvision\.(\w+) import", path.read_text()):
+        if name not in seen:
+            seen.add(name)
+            imported_modules(ROOT / "stressvision" / f"{name}.py", seen)
+    return seen
+
+
+def test_every_stage_depends_on_the_package_modules_it_runs():
+    """A change to code a stage runs must rerun that stage: each such module is a dep."""
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    for name, stage in stages.items():
+        needed = imported_modules(ROOT / "stages" / f"{name}.py") - INFRASTRUCTURE
+        declared = {d.removeprefix("stressvision/").removesuffix(".py") for d in stage["deps"]}
+        assert needed <= declared, f"{name} lacks deps: {sorted(needed - declared)}"
