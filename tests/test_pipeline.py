@@ -118,6 +118,13 @@ def test_metrics_diff_shows_the_change_against_the_commit(pipeline_project: Path
     assert "metrics/train.json" in changed, diff
     params = json.loads(run(["dvc", "params", "diff", "HEAD", "--json"], pipeline_project).stdout)
     assert "train.epochs" in params["params.yaml"]
+
+    # The pull-request report of the shipped GitHub workflow, run as the workflow runs it.
+    workflow = yaml.safe_load((pipeline_project / ".github/workflows/dvc-report.yml").read_text())
+    steps = {step.get("name"): step for step in workflow["jobs"]["report"]["steps"]}
+    assert steps["Report"]["run"].startswith("bash scripts/pr_report.sh")
+    report = run(["bash", "scripts/pr_report.sh", "HEAD"], pipeline_project).stdout
+    assert "| train.epochs" in report and "| metrics/train.json" in report
     git(pipeline_project, "checkout", "params.yaml")
 
 
