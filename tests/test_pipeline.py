@@ -67,6 +67,40 @@ def test_push_then_pull_on_a_fresh_clone_needs_no_rerun(pipeline_project: Path, 
     assert ran_stages(run(["dvc", "repro"], clone).stdout) == []
 
 
+def test_push_and_pull_through_an_s3_compatible_server(pipeline_project: Path, tmp_path: Path, monkeypatch):
+    """dvc-s3 against moto's S3 server on loopback: the team-remote path, without the cloud."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        for name, value in {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }.items():
+            monkeypatch.setenv(name, value)
+        boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="team")
+        clone = tmp_path / "clone"
+        run(["git", "clone", "-q", str(pipeline_project), str(clone)], tmp_path)
+        for project in (pipeline_project, clone):
+            run(["dvc", "remote", "add", "--local", "team", "s3://team/stressvision"], project)
+            run(["dvc", "remote", "modify", "--local", "team", "endpointurl", endpoint], project)
+        run(["dvc", "push", "-r", "team"], pipeline_project)
+        stored = boto3.client("s3", endpoint_url=endpoint).list_objects_v2(Bucket="team")
+        assert stored["KeyCount"] > 10
+        run(["dvc", "pull", "-r", "team"], clone)
+        assert (clone / "models/tflite/int8.tflite").read_bytes() == (
+            pipeline_project / "models/tflite/int8.tflite"
+        ).read_bytes()
+        assert "up to date" in run(["dvc", "status"], clone).stdout
+    finally:
+        server.stop()
+
+
 def test_model_beats_chance_clearly(pipeline_project: Path):
     evaluate = json.loads((pipeline_project / "metrics/evaluate.json").read_text())
     supports = [c["support"] for c in evaluate["per_class"].values()]
