@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import numpy as np
@@ -99,6 +100,32 @@ def test_push_and_pull_through_an_s3_compatible_server(pipeline_project: Path, t
         assert "up to date" in run(["dvc", "status"], clone).stdout
     finally:
         server.stop()
+
+
+def test_queued_experiments_run_and_show_the_key_columns(pipeline_project: Path):
+    for runs in (30, 40):
+        run(["dvc", "exp", "run", "--queue", "-S", f"benchmark.runs={runs}"], pipeline_project)
+    run(["dvc", "queue", "start", "-j", "1"], pipeline_project)
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        status = run(["dvc", "queue", "status"], pipeline_project).stdout
+        if not re.search(r"Queued|Running", status):
+            break
+        time.sleep(3)
+    assert status.count("Success") == 2, status
+    table = run(["bash", "scripts/exp_table.sh", "--csv"], pipeline_project).stdout
+    header, *rows = table.strip().splitlines()
+    for column in (
+        "metrics/evaluate.json:accuracy",
+        "metrics/quantize.json:int8.accuracy",
+        "int8.p95_ms",
+        "metrics/quantize.json:int8.size_mb",
+        "kpi.all_pass",
+        "train.model",
+    ):
+        assert column in header.split(","), (column, header)
+    assert len(rows) == 4  # workspace, HEAD and the two experiments
+    assert ran_stages(run(["dvc", "repro"], pipeline_project).stdout) == []  # workspace untouched
 
 
 def test_model_beats_chance_clearly(pipeline_project: Path):
