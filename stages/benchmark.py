@@ -27,12 +27,14 @@ def main() -> None:
             "benchmark.kpi.variant", f"{kpis.variant!r} was not exported; add it to quantize.variants"
         )
     images = load_arrays(args.test)["images"][:64].astype("float32")
-    metrics, rows = {"threads": threads, "runs": runs}, ["variant,p95_ms,mean_ms"]
+    metrics, rows = {"threads": threads, "runs": runs}, ["variant,p95_ms,mean_ms,accuracy,size_mb"]
     for variant, exported in quantized.items():
         classifier = TFLiteClassifier(Path(args.tflite) / f"{variant}.tflite", num_threads=threads)
         latency = latency_summary(time_inference(classifier, images, warmup, runs))
         metrics[variant] = {**latency, "size_mb": exported["size_mb"], "accuracy": exported["accuracy"]}
-        rows.append(f"{variant},{latency['p95_ms']},{latency['mean_ms']}")
+        rows.append(
+            f"{variant},{latency['p95_ms']},{latency['mean_ms']},{exported['accuracy']},{exported['size_mb']}"
+        )
         print(
             f"benchmark: {variant:8s} mean {latency['mean_ms']:.3f} ms, p95 {latency['p95_ms']:.3f} ms, "
             f"{latency['fps']:.0f} FPS, {exported['size_mb']:.3f} MB, accuracy {exported['accuracy']:.4f}"

@@ -186,6 +186,17 @@ def test_metrics_diff_shows_the_change_against_the_commit(pipeline_project: Path
     assert steps["Report"]["run"].startswith("bash scripts/pr_report.sh")
     report = run(["bash", "scripts/pr_report.sh", "HEAD"], pipeline_project).stdout
     assert "| train.epochs" in report and "| metrics/train.json" in report
+
+    # The comparison page: diff tables above the plots of both revisions.
+    run(["python", "-m", "stressvision.compare", "HEAD", "--out", "compare"], pipeline_project)
+    page = (pipeline_project / "compare/index.html").read_text()
+    assert "<h2>Key metrics</h2>" in page and "train.epochs" in page
+    assert page.count("vegaEmbed(") >= 8 and "{plot_divs}" not in page
+    pngs = {p.name for p in (pipeline_project / "compare/static").iterdir()}
+    assert {
+        "workspace_plots_evaluate_confusion_matrix.png",
+        "HEAD_plots_evaluate_confusion_matrix.png",
+    } <= pngs
     git(pipeline_project, "checkout", "params.yaml")
 
 

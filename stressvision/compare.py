@@ -1,0 +1,129 @@
+"""One HTML page comparing the workspace with another revision: params, metrics and plots.
+
+    python -m stressvision.compare main [--out dvc_plots/compare]
+
+It puts `dvc params diff` and `dvc metrics diff` tables above the plots of `dvc plots diff`
+(training curves, confusion matrices per revision, class counts, latency, accuracy against
+latency and size), so a reviewer reads one page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+PAGE = """<!DOCTYPE html>
+<html>
+<head>
+<meta charset="utf-8">
+<title>StressVision: {title}</title>
+{scripts}
+<style>
+  body {{ font-family: sans-serif; margin: 24px; color: #222; }}
+  h1 {{ font-size: 22px; }} h2 {{ font-size: 18px; margin-top: 28px; }}
+  table.diff {{ border-collapse: collapse; font-size: 13px; margin-bottom: 12px; }}
+  table.diff th, table.diff td {{ border: 1px solid #ccc; padding: 4px 8px; text-align: left; }}
+  table.diff th {{ background: #f2f2f2; }}
+  td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
+  td.up {{ color: #11772d; }} td.down {{ color: #b3261e; }}  /* better / worse */
+</style>
+</head>
+<body>
+<h1>{title}</h1>
+{tables}
+<h2>Plots</h2>
+{{plot_divs}}
+</body>
+</html>
+"""
+
+
+def _dvc_json(*args: str) -> dict:
+    result = subprocess.run(["dvc", *args, "--json"], capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"error: dvc {' '.join(args)} failed: {result.stderr.strip().splitlines()[-1:]}")
+    return json.loads(result.stdout or "{}")
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f'<td class="num">{value:.4g}</td>'
+    return f'<td class="num">{html.escape(str(value))}</td>' if value is not None else "<td>–</td>"
+
+
+LOWER_IS_BETTER = ("_ms", "size_mb", "loss", "seconds")  # green when these go down
+
+
+def diff_table(diff: dict, base: str, kind: str) -> str:
+    """An HTML table of a `dvc params|metrics diff --json` result (changed entries only)."""
+    rows = []
+    for path, entries in sorted(diff.items()):
+        for key, change in sorted(entries.items()):
+            delta = change.get("diff")
+            css = ""
+            if isinstance(delta, (int, float)) and not isinstance(delta, bool) and delta:
+                better = delta < 0 if key.endswith(LOWER_IS_BETTER) else delta > 0
+                css = ' class="num up"' if better else ' class="num down"'
+            delta_cell = f"<td{css}>{delta:+.4g}</td>" if css else _cell(delta)
+            rows.append(
+                f"<tr><td>{html.escape(path)}</td><td>{html.escape(key)}</td>"
+                f"{_cell(change.get('old'))}{_cell(change.get('new'))}{delta_cell}</tr>"
+            )
+    if not rows:
+        return f"<h2>{kind}</h2><p>No {kind.lower()} changed against {html.escape(base)}.</p>"
+    head = f"<tr><th>file</th><th>name</th><th>{html.escape(base)}</th><th>workspace</th><th>change</th></tr>"
+    return f'<h2>{kind}</h2><table class="diff">{head}{"".join(rows)}</table>'
+
+
+KEY_METRICS = re.compile(
+    r"^(accuracy|f1_macro|auc_ovr|\w+\.accuracy|int8\.size_mb|\w+\.p95_ms|kpi\.\w+\.(value|pass)|kpi\.all_pass)$"
+)
+
+
+def key_metrics(diff: dict) -> dict:
+    """The deciding metrics: test accuracy and F1, accuracy, size and latency per variant, KPIs."""
+    return {
+        path: {k: v for k, v in entries.items() if KEY_METRICS.match(k)}
+        for path, entries in diff.items()
+        if Path(path).name in ("evaluate.json", "quantize.json", "benchmark.json")
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("base", help="git revision to compare the workspace with (branch, tag, commit)")
+    parser.add_argument("--out", default="dvc_plots/compare", help="output folder (index.html)")
+    args = parser.parse_args()
+
+    metrics = _dvc_json("metrics", "diff", args.base)
+    tables = (
+        diff_table(_dvc_json("params", "diff", args.base), args.base, "Params")
+        + diff_table(key_metrics(metrics), args.base, "Key metrics")
+        + "<details><summary>All changed metrics</summary>"
+        + diff_table(metrics, args.base, "Metrics")
+        + "</details>"
+    )
+    title = f"workspace compared with {html.escape(args.base)}"
+    with tempfile.TemporaryDirectory() as tmp:
+        template = Path(tmp) / "page.html"
+        template.write_text(PAGE.format(title=title, tables=tables, scripts="{scripts}"))
+        result = subprocess.run(
+            ["dvc", "plots", "diff", args.base, "--html-template", str(template), "-o", args.out],
+            capture_output=True,
+            text=True,
+        )
+    if result.returncode != 0:
+        sys.exit(f"error: dvc plots diff failed: {result.stderr.strip().splitlines()[-1:]}")
+    print(f"compare: wrote {Path(args.out) / 'index.html'}")
+
+
+if __name__ == "__main__":
+    main()
