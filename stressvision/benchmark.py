@@ -1,4 +1,4 @@
-"""Latency of TFLite variants under LiteRT and the deployment KPI check."""
+"""The deployment KPIs (Raspberry Pi 5 targets) and their pass/fail check on benchmark figures."""
 
 from __future__ import annotations
 
