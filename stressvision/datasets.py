@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import numpy as np
-import pandas as pd
 from PIL import Image, ImageOps
 
 from stressvision.errors import DataError
@@ -158,6 +157,8 @@ def _read_folder_layout(archive: zipfile.ZipFile, path: Path, progress: bool) ->
 
 def read_fer_csv(fh, name: str) -> FaceSet:
     """Parse the challenge's `emotion,pixels,Usage` CSV in bulk (no per-row Python loop)."""
+    import pandas as pd  # here, not at the top: the edge install decodes faces without pandas
+
     try:
         frame = pd.read_csv(fh, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:

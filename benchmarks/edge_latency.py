@@ -1,0 +1,69 @@
+"""End-to-end edge latency: face detection + crop + TFLite classification on a 640x480 frame.
+
+    python -m benchmarks.edge_latency --model models/tflite/int8.tflite --face photo.jpg [--runs 200]
+
+One LiteRT thread, as on one core. Target (issue: edge stress monitor): <= 20 ms per frame.
+The frame is the face photo scaled to 200x200 on a flat 640x480 background.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+from PIL import Image
+
+from stressvision.edge import FaceDetector, load_edge_model
+from stressvision.litert import latency_summary
+
+TARGET_MS = 20.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--face", required=True, help="an image of one face")
+    parser.add_argument("--runs", type=int, default=200)
+    args = parser.parse_args()
+
+    model = load_edge_model(args.model, num_threads=1)
+    detector = FaceDetector()
+    frame_img = Image.new("L", (640, 480), 90)
+    frame_img.paste(Image.open(args.face).convert("L").resize((200, 200), Image.BICUBIC), (220, 140))
+    frame = np.asarray(frame_img)
+
+    def one_frame() -> int:
+        boxes = detector.faces(frame)
+        if boxes:
+            crops = np.stack([detector.crop(frame, b) for b in boxes]).astype(np.float32)
+            model.classifier.predict(crops)
+        return len(boxes)
+
+    faces = [one_frame() for _ in range(10)]  # warm-up
+    stages = {"detect": [], "classify": [], "total": []}
+    for _ in range(args.runs):
+        t0 = time.perf_counter()
+        boxes = detector.faces(frame)
+        t1 = time.perf_counter()
+        if boxes:
+            model.classifier.predict(np.stack([detector.crop(frame, b) for b in boxes]).astype(np.float32))
+        t2 = time.perf_counter()
+        stages["detect"].append((t1 - t0) * 1000)
+        stages["classify"].append((t2 - t1) * 1000)
+        stages["total"].append((t2 - t0) * 1000)
+    print(f"edge_latency: {args.model}, 640x480 frame, faces found per frame: {faces[-1]}, {args.runs} runs")
+    print(f"{'part':10s} {'mean ms':>8s} {'p50 ms':>8s} {'p95 ms':>8s}")
+    for name, values in stages.items():
+        s = latency_summary(np.asarray(values))
+        print(f"{name:10s} {s['mean_ms']:8.3f} {s['p50_ms']:8.3f} {s['p95_ms']:8.3f}")
+    p95 = latency_summary(np.asarray(stages["total"]))["p95_ms"]
+    print(
+        f"end-to-end p95 {p95:.2f} ms, target <= {TARGET_MS:.0f} ms: {'PASS' if p95 <= TARGET_MS else 'MISS'}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+"""Using a trained model on the edge: TFLite + LiteRT, no TensorFlow.
+
+A model is a `.tflite` file with `model_config.json` beside it (classes, the mapping from
+source emotions, input format), as the quantize stage writes them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from stressvision.datasets import IMAGE_SUFFIXES, decode_face
+from stressvision.errors import DataError
+from stressvision.face_format import FACE_SIZE
+from stressvision.fileio import read_json
+from stressvision.litert import TFLiteClassifier
+from stressvision.model_config import CONFIG_NAME
+
+
+@dataclass
+class EdgeModel:
+    classifier: TFLiteClassifier
+    classes: list[str]
+    source_to_class: dict[str, str | None]
+
+    def class_of_folder(self, name: str) -> str | None:
+        """A folder named after a class, or after a source emotion the model maps to a class."""
+        if name in self.classes:
+            return name
+        target = self.source_to_class.get(name)
+        return target if target in self.classes else None
+
+
+def load_edge_model(path: str | os.PathLike, num_threads: int | None = None) -> EdgeModel:
+    """`path`: a .tflite file, or a folder holding one (int8 preferred) and model_config.json."""
+    path = Path(path)
+    if path.is_dir():
+        candidates = [path / f"{v}.tflite" for v in ("int8", "float16", "float32")]
+        found = [c for c in candidates if c.is_file()] or sorted(path.glob("*.tflite"))
+        if not found:
+            raise DataError(f"{path}: no .tflite model in this folder")
+        path = found[0]
+    if not path.is_file():
+        raise DataError(f"{path}: model file not found")
+    config_path = path.parent / CONFIG_NAME
+    if not config_path.is_file():
+        raise DataError(f"{path}: no {CONFIG_NAME} beside the model, so its class labels are unknown")
+    config = read_json(config_path)
+    classifier = TFLiteClassifier(path, num_threads=num_threads)
+    n_out = int(classifier.output["shape"][-1])
+    if n_out != len(config.get("classes", [])):
+        raise DataError(
+            f"{config_path}: {len(config.get('classes', []))} classes for a model with {n_out} outputs"
+        )
+    return EdgeModel(classifier, list(config["classes"]), dict(config.get("source_to_class", {})))
+
+
+class FaceDetector:
+    """OpenCV's bundled frontal-face Haar cascade (ships inside opencv-python-headless)."""
+
+    def __init__(self, min_size: int = 40, detect_width: int = 320):
+        import cv2
+
+        self.cv2 = cv2
+        self.cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+        if self.cascade.empty():
+            raise DataError("OpenCV's face cascade could not be loaded; reinstall opencv-python-headless")
+        self.min_size = min_size
+        self.detect_width = detect_width
+
+    def faces(self, gray: np.ndarray) -> list[tuple[int, int, int, int]]:
+        """Face boxes (x, y, w, h) in `gray`'s pixels, largest first.
+
+        Detection runs on a copy at most `detect_width` wide (a 640x480 frame: 4x fewer
+        pixels, about 4x faster); the crops are still taken from the full-resolution frame.
+        """
+        scale = min(1.0, self.detect_width / gray.shape[1])
+        small = gray
+        if scale < 1.0:
+            size = (round(gray.shape[1] * scale), round(gray.shape[0] * scale))
+            small = self.cv2.resize(gray, size, interpolation=self.cv2.INTER_AREA)
+        min_side = max(20, round(self.min_size * scale))
+        boxes = self.cascade.detectMultiScale(
+            small, scaleFactor=1.2, minNeighbors=4, minSize=(min_side, min_side)
+        )
+        boxes = [tuple(round(v / scale) for v in b) for b in boxes]
+        return sorted(boxes, key=lambda b: -b[2] * b[3])
+
+    def crop(self, gray: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+        """The face box, resized to the stored face format (48x48 grayscale)."""
+        x, y, w, h = box
+        face = gray[y : y + h, x : x + w]
+        return self.cv2.resize(face, (FACE_SIZE, FACE_SIZE), interpolation=self.cv2.INTER_AREA)
+
+
+def read_gray(path: Path) -> np.ndarray:
+    """The whole image as grayscale uint8 at its own size (EXIF rotation applied)."""
+    from PIL import Image, ImageOps
+
+    try:
+        with Image.open(path) as img:
+            return np.asarray(ImageOps.exif_transpose(img).convert("L"), dtype=np.uint8)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file
+        raise DataError(f"{path}: not a readable image ({type(exc).__name__})") from None
+
+
+def labelled_faces(root: str | os.PathLike, model: EdgeModel) -> tuple[list[Path], np.ndarray, list[str]]:
+    """Images in `root/<class or source emotion>/`: paths, class ids, and skipped folder names."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: not a folder of class folders")
+    paths, labels, skipped = [], [], []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        target = model.class_of_folder(folder.name)
+        if target is None:
+            skipped.append(folder.name)
+            continue
+        for file in sorted(folder.rglob("*")):
+            if file.is_file() and file.suffix.lower() in IMAGE_SUFFIXES:
+                paths.append(file)
+                labels.append(model.classes.index(target))
+    return paths, np.asarray(labels, dtype=np.int64), skipped
+
+
+def face_crop_from_file(path: Path) -> np.ndarray:
+    """A labelled face crop file, decoded exactly as training images were."""
+    try:
+        return decode_face(path.read_bytes())
+    except Exception as exc:  # noqa: BLE001 - any unreadable file
+        raise DataError(f"{path}: not a readable image ({type(exc).__name__})") from None
+
+
+def confusion_report(labels: np.ndarray, predicted: np.ndarray, classes: list[str]) -> dict:
+    """Accuracy, macro F1, per-class precision/recall/F1 and the confusion matrix (numpy only)."""
+    k = len(classes)
+    matrix = np.bincount(labels * k + predicted, minlength=k * k).reshape(k, k)
+    tp = np.diag(matrix).astype(float)
+    precision = np.divide(tp, matrix.sum(0), out=np.zeros(k), where=matrix.sum(0) > 0)
+    recall = np.divide(tp, matrix.sum(1), out=np.zeros(k), where=matrix.sum(1) > 0)
+    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros(k), where=precision + recall > 0)
+    return {
+        "n": int(len(labels)),
+        "accuracy": float(tp.sum() / max(len(labels), 1)),
+        "macro_f1": float(f1.mean()),
+        "per_class": {
+            c: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+            for c, p, r, f, s in zip(classes, precision, recall, f1, matrix.sum(1))
+        },
+        "confusion_matrix": matrix.tolist(),
+    }

@@ -1,0 +1,151 @@
+"""The edge command (`stressvision`): LiteRT only, on the pipeline's own TFLite models."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import ROOT
+
+REAL_FER = ROOT.parent / "shared" / "datasets" / "fer2013.zip"
+
+
+def stressvision(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "stressvision.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def labelled_test_set(pipeline_project: Path, tmp_path_factory) -> Path:
+    """The pipeline's test split as PNG files in class folders, plus a foreign folder and a broken file."""
+    root = tmp_path_factory.mktemp("labelled")
+    classes = json.loads((pipeline_project / "models/tflite/model_config.json").read_text())["classes"]
+    test = np.load(pipeline_project / "data/split/test.npz")
+    for i, (image, label) in enumerate(zip(test["images"], test["labels"])):
+        folder = root / classes[label]
+        folder.mkdir(exist_ok=True)
+        Image.fromarray(image).save(folder / f"{i}.png")
+    (root / "bored").mkdir()
+    (root / "bored" / "x.png").write_bytes(next((root / classes[0]).glob("*.png")).read_bytes())
+    (root / classes[0] / "broken.png").write_bytes(b"not a png")
+    return root
+
+
+def test_evaluate_json_matches_the_quantize_stage(pipeline_project: Path, labelled_test_set: Path):
+    model = pipeline_project / "models/tflite"
+    result = stressvision("evaluate", "--model", str(model), "--data", str(labelled_test_set), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    expected = json.loads((pipeline_project / "metrics/quantize.json").read_text())["int8"]
+    assert report["n"] == len(np.load(pipeline_project / "data/split/test.npz")["labels"])
+    assert report["accuracy"] == pytest.approx(expected["accuracy"], abs=1e-9)
+    assert report["macro_f1"] == pytest.approx(expected["f1_macro"], abs=1e-9)
+    assert report["skipped_unreadable"] == 1
+    assert "bored: not a class of this model" in result.stderr
+
+
+def test_evaluate_accepts_source_emotion_folders(pipeline_project: Path, tmp_path: Path):
+    """FER-style folders (angry/, surprise/...) are mapped with the mapping carried by the model."""
+    test = np.load(pipeline_project / "data/split/test.npz")
+    for emotion in ("angry", "surprise"):
+        (tmp_path / emotion).mkdir()
+        for i in range(3):
+            Image.fromarray(test["images"][i]).save(tmp_path / emotion / f"{i}.png")
+    result = stressvision(
+        "evaluate", "--model", str(pipeline_project / "models/tflite"), "--data", str(tmp_path), "--json"
+    )
+    report = json.loads(result.stdout)
+    assert report["per_class"]["stress"]["support"] == 3 and report["per_class"]["neutral"]["support"] == 3
+
+
+def test_edge_commands_never_import_tensorflow(pipeline_project: Path, labelled_test_set: Path):
+    model = pipeline_project / "models/tflite/int8.tflite"
+    faces = labelled_test_set / "happy"
+    code = (
+        "import sys\n"
+        "from stressvision.cli import main\n"
+        f"main(['evaluate', '--model', {str(model)!r}, '--data', {str(labelled_test_set)!r}, '--json'])\n"
+        f"main(['predict', '--no-detect', '--model', {str(model)!r}, {str(faces)!r}])\n"
+        "loaded = {m.split('.')[0] for m in sys.modules}\n"
+        "heavy = sorted({'tensorflow', 'keras', 'pandas', 'sklearn'} & loaded)\n"
+        "print('HEAVY', heavy)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    assert "HEAVY []" in result.stdout
+
+
+def test_predict_on_face_crops_writes_json_lines(pipeline_project: Path, labelled_test_set: Path):
+    result = stressvision(
+        "predict",
+        "--no-detect",
+        "--model",
+        str(pipeline_project / "models/tflite"),
+        str(labelled_test_set / "happy"),
+    )
+    assert result.returncode == 0, result.stderr  # broken.png is in another class folder
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(lines) == len(list((labelled_test_set / "happy").glob("*.png")))
+    assert all(abs(sum(line["probabilities"].values()) - 1) < 0.02 for line in lines)
+    assert sum(line["label"] == "happy" for line in lines) > len(lines) / 2
+
+
+def test_predict_skips_bad_inputs_and_goes_on(
+    pipeline_project: Path, labelled_test_set: Path, tmp_path: Path
+):
+    blank = tmp_path / "blank.png"
+    Image.new("L", (640, 480), 128).save(blank)
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8 truncated")
+    good = next((labelled_test_set / "happy").glob("*.png"))
+    result = stressvision(
+        "predict", "--model", str(pipeline_project / "models/tflite"), str(bad), str(blank), str(good)
+    )
+    assert result.returncode == 1
+    assert "bad.jpg: not a readable image" in result.stderr and "blank.png: no face found" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.skipif(not REAL_FER.is_file(), reason="needs a real face from ../shared")
+def test_predict_finds_a_real_face_in_a_camera_frame(pipeline_project: Path, tmp_path: Path):
+    with zipfile.ZipFile(REAL_FER) as archive:
+        name = next(n for n in archive.namelist() if n.startswith("test/happy/") and n.endswith(".jpg"))
+        face = Image.open(archive.open(name)).convert("L").resize((200, 200), Image.BICUBIC)
+    frame = Image.new("L", (640, 480), 90)
+    frame.paste(face, (220, 140))
+    path = tmp_path / "frame.png"
+    frame.save(path)
+    result = stressvision("predict", "--model", str(pipeline_project / "models/tflite"), str(path))
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert result.returncode == 0 and len(lines) >= 1, result.stderr
+    x, y, w, h = lines[0]["box"]
+    assert 180 < x + w / 2 < 460 and 100 < y + h / 2 < 380  # the face, not the background
+
+
+@pytest.mark.parametrize("kind", ["not_tflite", "no_config"])
+def test_bad_model_is_one_line(pipeline_project: Path, tmp_path: Path, kind: str):
+    model = tmp_path / "model.tflite"
+    if kind == "not_tflite":
+        model.write_bytes(b"definitely not a flatbuffer")
+        (tmp_path / "model_config.json").write_text('{"classes": ["a", "b"]}')
+        message = "not a valid TFLite model"
+    else:
+        model.write_bytes((pipeline_project / "models/tflite/int8.tflite").read_bytes())
+        message = "no model_config.json beside the model"
+    result = stressvision("evaluate", "--model", str(model), "--data", str(tmp_path))
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error")]
+    assert result.returncode == 2 and len(errors) == 1 and message in errors[0], result.stderr
