@@ -1,5 +1,6 @@
 """The project's own promises: CI runs the README's test command; paths are declared once."""
 
+import json
 import re
 
 import yaml
@@ -52,3 +53,31 @@ def test_every_stage_depends_on_the_package_modules_it_runs():
         needed = imported_modules(ROOT / "stages" / f"{name}.py") - INFRASTRUCTURE
         declared = {d.removeprefix("stressvision/").removesuffix(".py") for d in stage["deps"]}
         assert needed <= declared, f"{name} lacks deps: {sorted(needed - declared)}"
+
+
+def stale_stages(project) -> dict[str, list[str]]:
+    """Stages whose params, command or code changed since dvc.lock (missing data does not count)."""
+    from benchmarks.project_copy import run
+
+    status = json.loads(run(["dvc", "status", "--json"], project).stdout)
+    stale: dict[str, list[str]] = {}
+    for stage, entries in status.items():
+        for entry in entries:
+            if not isinstance(entry, dict):
+                continue
+            reasons = [key for key in ("changed params", "changed command") if key in entry]
+            reasons += [dep for dep, how in entry.get("changed deps", {}).items() if how == "modified"]
+            if reasons:
+                stale.setdefault(stage, []).extend(reasons)
+    return stale
+
+
+def test_committed_lock_matches_the_code_and_params(tmp_path):
+    """dvc.lock on main was made by this code and params: a fresh clone only lacks the data."""
+    from benchmarks.project_copy import copy_project
+
+    project = copy_project(tmp_path / "project")
+    assert stale_stages(project) == {}, "run `dvc repro` and commit dvc.lock"
+    with open(project / "stressvision" / "splits.py", "a") as fh:
+        fh.write("\n# a code change\n")
+    assert stale_stages(project) == {"split": ["stressvision/splits.py"]}
