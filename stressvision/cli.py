@@ -71,7 +71,8 @@ def evaluate(args: argparse.Namespace) -> int:
     """Score a folder-per-class set of face crops; folders may be classes or source emotions."""
     import numpy as np
 
-    from stressvision.edge import confusion_report, face_crop_from_file, labelled_faces, load_edge_model
+    from stressvision.edge import face_crop_from_file, labelled_faces, load_edge_model
+    from stressvision.scores import confusion_report
 
     model = load_edge_model(args.model, num_threads=args.threads)
     paths, labels, skipped_folders = labelled_faces(args.data, model)
@@ -92,6 +93,7 @@ def evaluate(args: argparse.Namespace) -> int:
         raise StressVisionError(f"{args.data}: no readable images in folders named after the model's classes")
     predicted = model.classifier.predict(np.stack(faces).astype(np.float32)).argmax(axis=1)
     report = confusion_report(np.asarray(kept), predicted, model.classes)
+    report["macro_f1"] = report.pop("f1_macro")
     report["skipped_unreadable"] = unreadable
     if args.json:
         print(json.dumps(report))

@@ -131,23 +131,3 @@ def face_crop_from_file(path: Path) -> np.ndarray:
         return decode_face(path.read_bytes())
     except Exception as exc:  # noqa: BLE001 - any unreadable file
         raise DataError(f"{path}: not a readable image ({type(exc).__name__})") from None
-
-
-def confusion_report(labels: np.ndarray, predicted: np.ndarray, classes: list[str]) -> dict:
-    """Accuracy, macro F1, per-class precision/recall/F1 and the confusion matrix (numpy only)."""
-    k = len(classes)
-    matrix = np.bincount(labels * k + predicted, minlength=k * k).reshape(k, k)
-    tp = np.diag(matrix).astype(float)
-    precision = np.divide(tp, matrix.sum(0), out=np.zeros(k), where=matrix.sum(0) > 0)
-    recall = np.divide(tp, matrix.sum(1), out=np.zeros(k), where=matrix.sum(1) > 0)
-    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros(k), where=precision + recall > 0)
-    return {
-        "n": int(len(labels)),
-        "accuracy": float(tp.sum() / max(len(labels), 1)),
-        "macro_f1": float(f1.mean()),
-        "per_class": {
-            c: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
-            for c, p, r, f, s in zip(classes, precision, recall, f1, matrix.sum(1))
-        },
-        "confusion_matrix": matrix.tolist(),
-    }

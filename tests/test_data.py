@@ -177,3 +177,25 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path):
         raise RuntimeError("interrupted")
     assert target.read_text().strip().startswith("{") and "0.5" in target.read_text()
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+def test_confusion_report_agrees_with_scikit_learn():
+    from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+
+    from stressvision.scores import confusion_report
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 4, 500)
+    predicted = np.where(rng.random(500) < 0.6, labels, rng.integers(0, 4, 500))
+    predicted[predicted == 3] = 2  # class 3 never predicted: zero precision, not a crash
+    report = confusion_report(labels, predicted, ["a", "b", "c", "d"])
+    p, r, f, _ = precision_recall_fscore_support(labels, predicted, average="macro", zero_division=0)
+    assert report["accuracy"] == pytest.approx(accuracy_score(labels, predicted))
+    assert (report["precision_macro"], report["recall_macro"], report["f1_macro"]) == pytest.approx((p, r, f))
+    assert report["confusion_matrix"] == confusion_matrix(labels, predicted).tolist()
+    assert report["per_class"]["d"] == {
+        "precision": 0.0,
+        "recall": 0.0,
+        "f1": 0.0,
+        "support": int((labels == 3).sum()),
+    }
