@@ -28,26 +28,24 @@ def _image_files(inputs: list[str]) -> list[Path]:
 
 def predict(args: argparse.Namespace) -> int:
     """One JSON line per face found; a bad input prints one error line and the rest go on."""
-    from stressvision.edge import FaceDetector, load_edge_model, read_gray
+    import numpy as np
+
+    from stressvision.edge import FaceDetector, face_crop_from_file, load_edge_model, read_gray
 
     model = load_edge_model(args.model, num_threads=args.threads)
     detector = None if args.no_detect else FaceDetector()
     failures = 0
     for path in _image_files(args.inputs):
         try:
-            gray = read_gray(path)
-            if detector is None:
-                from stressvision.edge import face_crop_from_file
-
+            if detector is None:  # the file is a face crop: decode it once, as in training
                 crops, boxes = [face_crop_from_file(path)], [None]
             else:
+                gray = read_gray(path)
                 boxes = detector.faces(gray)
                 crops = [detector.crop(gray, box) for box in boxes]
             if not crops:
                 print(f"warning: {path}: no face found", file=sys.stderr)
                 continue
-            import numpy as np
-
             probabilities = model.classifier.predict(np.stack(crops).astype(np.float32))
             for box, probs in zip(boxes, probabilities):
                 print(
