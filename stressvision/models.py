@@ -7,12 +7,17 @@ crop as float pixel values in [0, 255], shape (48, 48, 1).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from pathlib import Path
 
 import keras
 from keras import layers
 
+from stressvision.errors import ParamsError
 from stressvision.face_format import FACE_SHAPE
+
+BN_MOMENTUM = 0.9  # see build_custom_light: fast BN statistics for a few hundred steps per epoch
 
 
 def face_preprocessing(
@@ -61,10 +66,162 @@ def build_custom_light(
     x = layers.GlobalAveragePooling2D(name="gap")(x)
     x = layers.Dropout(dropout, name="dropout")(x)
     x = layers.Dense(dense_units, activation="relu", name="dense")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    outputs = probabilities(x, num_classes)
     return keras.Model(inputs, outputs, name="custom_light")
+
+
+def probabilities(x: keras.KerasTensor, num_classes: int) -> keras.KerasTensor:
+    """The softmax head, always float32: under a mixed-precision policy a bfloat16/float16
+    softmax loses the small probabilities that the loss and the TFLite export rely on."""
+    return layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities")(x)
+
+
+def conv_bn_relu(
+    x: keras.KerasTensor, filters: int, name: str, strides: int = 1, kernel_size: int = 3
+) -> keras.KerasTensor:
+    x = layers.Conv2D(
+        filters, kernel_size, strides=strides, padding="same", use_bias=False, name=f"{name}_conv"
+    )(x)
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
+    return layers.ReLU(name=f"{name}_relu")(x)
+
+
+def mobilenetv3_backbone(
+    input_size: int, weights: str, trainable_layers: int, alpha: float = 1.0
+) -> keras.Model:
+    """keras.applications.MobileNetV3Small without its top, weights loaded, last layers unfrozen.
+
+    `weights`: "imagenet" (Keras' own download, cached in $KERAS_HOME/models), "none", or a
+    local .h5/.weights.h5 file of this backbone (e.g. the ImageNet file fetched elsewhere).
+    Pretrained weights keep all but the last `trainable_layers` layers frozen (their
+    BatchNorm then runs in inference mode); random weights train the whole backbone.
+    """
+    source = None if weights == "none" else weights
+    if source not in (None, "imagenet") and not (source.endswith(".h5") and Path(source).is_file()):
+        raise ParamsError("train.weights", f"{source!r}: no such .h5 file; use imagenet, none or a file")
+    try:
+        backbone = keras.applications.MobileNetV3Small(
+            input_shape=(input_size, input_size, 3),
+            alpha=alpha,
+            include_top=False,
+            weights=source,
+            include_preprocessing=False,  # face_preprocessing already scales to [-1, 1]
+        )
+    except Exception as exc:  # keras.utils.get_file raises a bare Exception when offline
+        if source == "imagenet" and "URL fetch failure" in str(exc):
+            home = os.environ.get("KERAS_HOME", "~/.keras")
+            raise ParamsError(
+                "train.weights",
+                f"cannot download the ImageNet weights into {home}/models (offline?); "
+                "set train.weights to none or to a local .h5 weights file",
+            ) from None
+        raise
+    if source is not None:
+        frozen = len(backbone.layers) - trainable_layers
+        for i, layer in enumerate(backbone.layers):
+            layer.trainable = i >= frozen
+    return backbone
+
+
+def build_mobilenetv3_small(
+    num_classes: int,
+    input_size: int = 160,
+    dropout: float = 0.3,
+    input_shape: tuple[int, int, int] = FACE_SHAPE,
+    weights: str = "imagenet",
+    trainable_layers: int = 30,
+    l2: float = 0.001,
+) -> keras.Model:
+    """Transfer learning from ImageNet: the strongest start for 28 k faces, and small.
+
+    Faces are repeated to 3 channels and scaled to [-1, 1] as MobileNetV3 was trained.
+    Head (product brief): GAP, dropout, two L2-regularised dense+BN layers, softmax.
+    """
+    inputs = keras.Input(input_shape, name="face")
+    x = face_preprocessing(inputs, input_size, scale="signed", channels=3)
+    x = mobilenetv3_backbone(input_size, weights, trainable_layers)(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    x = layers.Dropout(dropout, name="dropout")(x)
+    for units, rate in ((256, 0.2), (128, None)):
+        x = layers.Dense(
+            units, activation="relu", kernel_regularizer=keras.regularizers.L2(l2), name=f"dense{units}"
+        )(x)
+        x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"dense{units}_bn")(x)
+        if rate:
+            x = layers.Dropout(rate, name=f"dropout{units}")(x)
+    outputs = probabilities(x, num_classes)
+    return keras.Model(inputs, outputs, name="mobilenetv3_small")
+
+
+def basic_block(x: keras.KerasTensor, filters: int, strides: int, name: str) -> keras.KerasTensor:
+    """ResNet's basic block: two 3x3 convs plus the identity (or a 1x1 projection)."""
+    shortcut = x
+    if strides != 1 or x.shape[-1] != filters:
+        shortcut = layers.Conv2D(filters, 1, strides=strides, use_bias=False, name=f"{name}_proj")(x)
+        shortcut = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_proj_bn")(shortcut)
+    x = conv_bn_relu(x, filters, f"{name}_a", strides=strides)
+    x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_b_conv")(x)
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_b_bn")(x)
+    x = layers.Add(name=f"{name}_add")([x, shortcut])
+    return layers.ReLU(name=f"{name}_out")(x)
+
+
+def build_resnet18(
+    num_classes: int,
+    input_size: int = 64,
+    dropout: float = 0.3,
+    input_shape: tuple[int, int, int] = FACE_SHAPE,
+    width: float = 1.0,
+) -> keras.Model:
+    """ResNet-18 (basic blocks [2, 2, 2, 2], 64-512 filters times `width`) for small faces.
+
+    The ImageNet stem (7x7/2 conv + max-pool) would shrink a 64 px face to 16 px before the
+    first block; a single 3x3/2 conv keeps 32x32 maps, as CIFAR-style ResNets do.
+    """
+    inputs = keras.Input(input_shape, name="face")
+    x = face_preprocessing(inputs, input_size)
+    x = conv_bn_relu(x, max(8, round(64 * width)), "stem", strides=2)
+    for stage, filters in enumerate((64, 128, 256, 512)):
+        for block in range(2):
+            strides = 2 if stage > 0 and block == 0 else 1
+            x = basic_block(x, max(8, round(filters * width)), strides, f"stage{stage + 1}_block{block + 1}")
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    x = layers.Dropout(dropout, name="dropout")(x)
+    outputs = probabilities(x, num_classes)
+    return keras.Model(inputs, outputs, name="resnet18")
+
+
+def build_vgg_fer(
+    num_classes: int,
+    input_size: int = 48,
+    dropout: float = 0.3,
+    input_shape: tuple[int, int, int] = FACE_SHAPE,
+    width: float = 1.0,
+) -> keras.Model:
+    """The VGG variant behind the 73.28 % single-network FER-2013 record (Khaireddin & Chen 2021).
+
+    Four stages of two 3x3 conv+BN+ReLU blocks (64, 128, 256, 512 filters) and a max-pool,
+    then two fully connected 4096 layers with dropout. At width 1 it has about 40 M
+    parameters; `width` scales every layer so a CPU can train it (and INT8 fits the edge).
+    """
+    inputs = keras.Input(input_shape, name="face")
+    x = face_preprocessing(inputs, input_size)
+    for filters in (64, 128, 256, 512):
+        units = max(8, round(filters * width))
+        x = conv_bn_relu(x, units, f"conv{filters}a")
+        x = conv_bn_relu(x, units, f"conv{filters}b")
+        x = layers.MaxPooling2D(name=f"pool{filters}")(x)
+    x = layers.Flatten(name="flatten")(x)
+    for i in (1, 2):
+        x = layers.Dense(max(16, round(4096 * width)), activation="relu", name=f"fc{i}")(x)
+        x = layers.Dropout(dropout, name=f"fc{i}_dropout")(x)
+    outputs = probabilities(x, num_classes)
+    return keras.Model(inputs, outputs, name="vgg_fer")
 
 
 MODEL_BUILDERS: dict[str, Callable[..., keras.Model]] = {
     "custom_light": build_custom_light,
+    "mobilenetv3_small": build_mobilenetv3_small,
+    "resnet18": build_resnet18,
+    "vgg_fer": build_vgg_fer,
 }

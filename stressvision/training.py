@@ -2,20 +2,49 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
+from keras.optimizers.schedules import CosineDecay
 
 from stressvision.augment import AugmentConfig, build_augmenter
+from stressvision.errors import ParamsError
 from stressvision.models import MODEL_BUILDERS
 from stressvision.params import Section
 
 DISTRIBUTE = ("none", "mirrored", "multi_worker")
+LR_SCHEDULES = ("plateau", "cosine")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """Knowledge distillation from a trained teacher model; off while `teacher` is empty."""
+
+    teacher: str = ""
+    alpha: float = 0.5
+    temperature: float = 4.0
+
+    @classmethod
+    def from_section(cls, section: Section) -> DistillConfig:
+        teacher = section.raw("teacher")
+        if not isinstance(teacher, str):
+            raise ParamsError(section.key("teacher"), f'expected "" or a .keras model path, got {teacher!r}')
+        if teacher and (not teacher.endswith(".keras") or not Path(teacher).is_file()):
+            raise ParamsError(section.key("teacher"), f"{teacher!r} is not a .keras model file")
+        config = cls(
+            teacher=teacher,
+            alpha=section.float("alpha", minimum=0.0, maximum=1.0),
+            temperature=section.float("temperature", minimum=1.0, maximum=20.0),
+        )
+        section.check_no_extra_keys()
+        return config
 
 
 @dataclass(frozen=True)
@@ -24,16 +53,24 @@ class TrainConfig:
     input_size: int
     dropout: float
     dense_units: int
+    weights: str
+    trainable_layers: int
+    width: float
     epochs: int
     batch_size: int
     learning_rate: float
     early_stopping_patience: int
+    lr_schedule: str
     lr_factor: float
     lr_patience: int
+    warmup_epochs: int
     label_smoothing: float
     class_weights: bool
     augment: bool
     augmentation: AugmentConfig
+    cache: bool
+    precision: str
+    distill: DistillConfig
     seed: int
     tensorboard: bool
     distribute: str
@@ -45,31 +82,121 @@ class TrainConfig:
             input_size=section.int("input_size", minimum=32),
             dropout=section.float("dropout", minimum=0.0, maximum=0.9),
             dense_units=section.int("dense_units", minimum=1),
+            weights=weights_param(section),
+            trainable_layers=section.int("trainable_layers", minimum=0),
+            width=section.float("width", minimum=0.05, maximum=4.0),
             epochs=section.int("epochs", minimum=1),
             batch_size=section.int("batch_size", minimum=1),
             learning_rate=section.float("learning_rate", minimum=1e-7, maximum=1.0),
             early_stopping_patience=section.int("early_stopping_patience", minimum=1),
+            lr_schedule=section.choice("lr_schedule", LR_SCHEDULES),
             lr_factor=section.float("lr_factor", minimum=0.01, maximum=0.99),
             lr_patience=section.int("lr_patience", minimum=1),
+            warmup_epochs=section.int("warmup_epochs", minimum=0),
             label_smoothing=section.float("label_smoothing", minimum=0.0, maximum=0.5),
             class_weights=section.bool("class_weights"),
             augment=section.bool("augment"),
             augmentation=AugmentConfig.from_section(section.sub("augmentation")),
+            cache=section.bool("cache"),
+            precision=section.choice("precision", PRECISIONS),
+            distill=DistillConfig.from_section(section.sub("distill")),
             seed=section.int("seed"),
             tensorboard=section.bool("tensorboard"),
             distribute=section.choice("distribute", DISTRIBUTE),
         )
+        if config.warmup_epochs >= config.epochs and config.lr_schedule == "cosine":
+            raise ParamsError(section.key("warmup_epochs"), f"must be < train.epochs ({config.epochs})")
         section.check_no_extra_keys()
         return config
 
 
+def weights_param(section: Section) -> str:
+    """`train.weights`: imagenet | none | path to a .h5/.weights.h5 file (mobilenetv3_small)."""
+    weights = section.str("weights")
+    if weights not in ("imagenet", "none") and not weights.endswith(".h5"):
+        raise ParamsError(
+            section.key("weights"), f"expected imagenet, none or a .h5/.weights.h5 file, got {weights!r}"
+        )
+    return weights
+
+
 def build_model(config: TrainConfig, num_classes: int) -> keras.Model:
-    return MODEL_BUILDERS[config.model](
-        num_classes=num_classes,
-        input_size=config.input_size,
-        dropout=config.dropout,
-        dense_units=config.dense_units,
-    )
+    """Call the builder of `config.model` with the config fields it takes, by name.
+
+    Every builder takes num_classes, input_size and dropout; model-specific keys (weights,
+    trainable_layers, width, dense_units) go only to the builders that declare them.
+    """
+    builder = MODEL_BUILDERS[config.model]
+    accepted = inspect.signature(builder).parameters
+    options = {f.name: getattr(config, f.name) for f in fields(config) if f.name in accepted}
+    return builder(num_classes=num_classes, **options)
+
+
+def build_float32(config: TrainConfig, num_classes: int, trained: keras.Model) -> keras.Model:
+    """The same network in float32 with the trained weights (mixed-precision variables are
+    float32 already), so evaluate and the TFLite export see an ordinary float32 model."""
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+        model = build_model(config, num_classes)
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+    model.set_weights(trained.get_weights())
+    return model
+
+
+class Distiller(keras.Model):
+    """Trains `student` on alpha * hard-label loss + (1 - alpha) * T^2 * KL(teacher || student).
+
+    Both models end in a softmax, so softened probabilities are softmax(log(p) / T), which
+    equals softmax(logits / T): no logits layer is needed and any saved model can teach.
+    Calling the distiller runs the student only; metrics and checkpoints see the student.
+    """
+
+    def __init__(self, student: keras.Model, teacher: keras.Model, alpha: float, temperature: float):
+        super().__init__(name="distiller")
+        self.student = student
+        self.teacher = teacher
+        self.teacher.trainable = False
+        self.alpha = alpha
+        self.temperature = temperature
+
+    def call(self, inputs, training=False):
+        return self.student(inputs, training=training)
+
+    def soften(self, probabilities):
+        logp = keras.ops.log(keras.ops.clip(keras.ops.cast(probabilities, "float32"), 1e-7, 1.0))
+        return keras.ops.softmax(logp / self.temperature, axis=-1)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        total = super().compute_loss(x, y, y_pred, sample_weight, training=training)
+        penalties = sum((keras.ops.cast(keras.ops.sum(loss), "float32") for loss in self.losses), 0.0)
+        teacher = self.soften(self.teacher(x, training=False))
+        soft = keras.ops.mean(keras.losses.kl_divergence(teacher, self.soften(y_pred)))
+        # T^2 keeps the soft term's gradients on the scale of the hard one (Hinton et al. 2015)
+        hard = total - penalties  # the label loss alone; L2 penalties are not weighted by alpha
+        return self.alpha * hard + (1.0 - self.alpha) * self.temperature**2 * soft + penalties
+
+
+def load_teacher(config: DistillConfig, num_classes: int) -> keras.Model:
+    teacher = keras.models.load_model(config.teacher, compile=False)
+    if teacher.output_shape[-1] != num_classes:
+        raise ParamsError(
+            "train.distill.teacher",
+            f"{config.teacher} predicts {teacher.output_shape[-1]} classes, the data has {num_classes}",
+        )
+    return teacher
+
+
+class StudentCheckpoint(keras.callbacks.ModelCheckpoint):
+    """ModelCheckpoint that saves the student, not the distiller wrapped around it."""
+
+    def __init__(self, filepath, student: keras.Model, **kwargs):
+        super().__init__(filepath, **kwargs)
+        self.student = student
+
+    def set_model(self, model):
+        super().set_model(self.student)
 
 
 def distribution_strategy(name: str) -> tf.distribute.Strategy:
@@ -95,14 +222,19 @@ def make_dataset(
     shuffle: bool,
     augment=None,
     seed: int = 0,
+    cache: bool = False,
 ) -> tf.data.Dataset:
     """Batches of (float32 pixels (B, 48, 48, 1), one-hot labels), prefetched.
 
     The uint8 arrays stay in memory (FER-2013 is 80 MB); shuffling, batching and the
     augmentation map run in parallel with training so the model never waits on input.
+    `cache` keeps the decoded uint8 examples after the first epoch (before shuffling, so
+    every epoch still sees a new order and new augmentations).
     """
     x = images[..., None] if images.ndim == 3 else images
     ds = tf.data.Dataset.from_tensor_slices((x, labels.astype(np.int32)))
+    if cache:
+        ds = ds.cache()
     if shuffle:
         ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size)
@@ -123,9 +255,23 @@ def balanced_class_weights(labels: np.ndarray, num_classes: int) -> dict[int, fl
     return {i: float(w) for i, w in enumerate(weights)}
 
 
-def compile_model(model: keras.Model, config: TrainConfig) -> None:
+def learning_rate(config: TrainConfig, steps_per_epoch: int) -> float | CosineDecay:
+    """plateau: a constant that ReduceLROnPlateau lowers; cosine: linear warm-up to the
+    learning rate over `warmup_epochs`, then cosine decay to zero at the last epoch."""
+    if config.lr_schedule == "plateau":
+        return config.learning_rate
+    warmup = config.warmup_epochs * steps_per_epoch
+    return CosineDecay(
+        initial_learning_rate=config.learning_rate / 100 if warmup else config.learning_rate,
+        decay_steps=max(1, config.epochs * steps_per_epoch - warmup),
+        warmup_target=config.learning_rate if warmup else None,
+        warmup_steps=warmup,
+    )
+
+
+def compile_model(model: keras.Model, config: TrainConfig, steps_per_epoch: int = 1) -> None:
     model.compile(
-        optimizer=keras.optimizers.Adam(config.learning_rate),
+        optimizer=keras.optimizers.Adam(learning_rate(config, steps_per_epoch)),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
         metrics=[
             "accuracy",
@@ -145,7 +291,11 @@ def train(
     extra_callbacks: list | None = None,
     tensorboard_dir: str | os.PathLike = "logs/tensorboard",
 ) -> tuple[keras.Model, dict[str, list[float]], dict[str, float]]:
-    """Fit with early stopping, LR decay and a best-on-val checkpoint; return the best model."""
+    """Fit with early stopping, LR decay and a best-on-val checkpoint; return the best model.
+
+    The returned model is always float32 (rebuilt after mixed-precision training) and is the
+    student alone when distilling.
+    """
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()  # same params, same model: runs compare
     work_dir = Path(work_dir)
@@ -153,27 +303,49 @@ def train(
     checkpoint = work_dir / "best.keras"
 
     augment = build_augmenter(config.augmentation, config.seed) if config.augment else None
-    train_ds = make_dataset(*train_data, num_classes, config.batch_size, True, augment, config.seed)
-    val_ds = make_dataset(*val_data, num_classes, config.batch_size, False)
+    train_ds = make_dataset(
+        *train_data, num_classes, config.batch_size, True, augment, config.seed, cache=config.cache
+    )
+    val_ds = make_dataset(*val_data, num_classes, config.batch_size, False, cache=config.cache)
+    steps_per_epoch = -(-len(train_data[1]) // config.batch_size)
 
     strategy = distribution_strategy(config.distribute)
-    with strategy.scope():
-        model = build_model(config, num_classes)
-        compile_model(model, config)
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(config.precision)  # the augmenter above stays float32
+    try:
+        with strategy.scope():
+            student = build_model(config, num_classes)
+            model = student
+            if config.distill.teacher:
+                teacher = load_teacher(config.distill, num_classes)
+                model = Distiller(student, teacher, config.distill.alpha, config.distill.temperature)
+            compile_model(model, config, steps_per_epoch)
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
     if strategy.num_replicas_in_sync > 1:
         print(
             f"train: {config.distribute} strategy over {strategy.num_replicas_in_sync} replicas", flush=True
         )
+    if config.distill.teacher:
+        print(
+            f"train: distilling {config.distill.teacher} (alpha {config.distill.alpha}, "
+            f"T {config.distill.temperature})",
+            flush=True,
+        )
     callbacks = [
-        keras.callbacks.ModelCheckpoint(checkpoint, monitor="val_accuracy", save_best_only=True),
+        StudentCheckpoint(checkpoint, student, monitor="val_accuracy", mode="max", save_best_only=True),
         keras.callbacks.EarlyStopping(
             monitor="val_accuracy", patience=config.early_stopping_patience, mode="max"
         ),
-        keras.callbacks.ReduceLROnPlateau(
-            monitor="val_loss", factor=config.lr_factor, patience=config.lr_patience, min_lr=1e-6
-        ),
         *(extra_callbacks or []),
     ]
+    if config.lr_schedule == "plateau":
+        callbacks.insert(
+            2,
+            keras.callbacks.ReduceLROnPlateau(
+                monitor="val_loss", factor=config.lr_factor, patience=config.lr_patience, min_lr=1e-6
+            ),
+        )
     if config.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(tensorboard_dir)))
     weights = balanced_class_weights(train_data[1], num_classes) if config.class_weights else None
@@ -190,6 +362,8 @@ def train(
     )
     seconds = time.perf_counter() - started
     best = keras.models.load_model(checkpoint)
+    if config.precision != "float32":
+        best = build_float32(config, num_classes, best)
     val_acc = history.history["val_accuracy"]
     best_epoch = int(np.argmax(val_acc))
     summary = {

@@ -1,0 +1,105 @@
+"""Train and score the named profiles on a FER-2013 archive, one scratch copy each.
+
+    python -m benchmarks.face_profiles --archive /path/to/fer2013.zip --profiles real_default
+    python -m benchmarks.face_profiles --archive fer2013.zip --profiles realtime balanced --epochs 2
+
+Each profile runs as the user would run it (`dvc exp run -S ...` from profiles/NAME.yaml,
+plus the archive and the optional epoch override) in a fresh git copy of this checkout;
+the whole `dvc repro` log goes to --logs. Prints one row per profile: model, input size,
+parameters, Keras and INT8 test accuracy, INT8 size, INT8 p95 latency, train and total time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.project_copy import copy_project, tool_env
+from stressvision.profiles import available, exp_run_command
+
+COLUMNS = (
+    ("profile", 14, "s"),
+    ("model", 18, "s"),
+    ("input", 5, "d"),
+    ("params", 11, ","),
+    ("float_acc", 9, ".4f"),
+    ("int8_acc", 8, ".4f"),
+    ("int8_mb", 8, ".3f"),
+    ("p95_ms", 7, ".3f"),
+    ("train_min", 9, ".1f"),
+    ("repro_min", 9, ".1f"),
+)
+
+
+def row_text(row: dict) -> str:
+    cells = []
+    for name, width, fmt in COLUMNS:
+        value = row.get(name)
+        text = "-" if value is None else format(value, fmt)
+        cells.append(text.ljust(width) if fmt == "s" else text.rjust(width))
+    return "  ".join(cells)
+
+
+def run_profile(name: str, archive: Path, epochs: int | None, workdir: Path, log: Path) -> dict:
+    project = copy_project(workdir / name)
+    extra = ["-S", "download.source=fer2013", "-S", f"download.fer2013_archive={archive}"]
+    if epochs is not None:
+        extra += ["-S", f"train.epochs={epochs}"]
+    command = exp_run_command(name, extra, params_file=project / "params.yaml")
+    print(f"face_profiles: {name}: {' '.join(command)} (log: {log})", flush=True)
+    started = time.perf_counter()
+    with open(log, "w") as out:
+        result = subprocess.run(command, cwd=project, env=tool_env(), stdout=out, stderr=subprocess.STDOUT)
+    seconds = time.perf_counter() - started
+    if result.returncode != 0:
+        print(f"face_profiles: {name}: dvc exp run exited {result.returncode}; see {log}", flush=True)
+        return {"profile": name}
+    metrics = {p.stem: json.loads(p.read_text()) for p in (project / "metrics").glob("*.json")}
+    config = json.loads((project / "models/keras/model_config.json").read_text())
+    return {
+        "profile": name,
+        "model": config["model"],
+        "input": config["model_input_size"],
+        "params": metrics["train"]["params"],
+        "float_acc": metrics["evaluate"]["accuracy"],
+        "int8_acc": metrics["quantize"].get("int8", {}).get("accuracy"),
+        "int8_mb": metrics["quantize"].get("int8", {}).get("size_mb"),
+        "p95_ms": metrics["benchmark"].get("int8", {}).get("p95_ms"),
+        "train_min": metrics["train"]["train_seconds"] / 60,
+        "repro_min": seconds / 60,
+        "epochs_run": metrics["train"]["epochs_run"],
+    }
+
+
+def main() -> None:
+    raw = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=raw)
+    parser.add_argument("--archive", required=True, type=Path, help="fer2013.zip or fer2013.csv")
+    parser.add_argument("--profiles", nargs="+", default=available(), choices=available(), metavar="NAME")
+    parser.add_argument("--epochs", type=int, help="override train.epochs (a quick run, not the profile)")
+    parser.add_argument("--logs", type=Path, default=Path("logs/face_profiles"), help="dvc logs here")
+    args = parser.parse_args()
+    archive = args.archive.resolve()
+    if not archive.is_file():
+        parser.error(f"{archive}: no such file")
+    args.logs.mkdir(parents=True, exist_ok=True)
+
+    rows = []
+    logs = args.logs.resolve()
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.profiles:
+            rows.append(run_profile(name, archive, args.epochs, Path(tmp), logs / f"{name}.log"))
+            print(f"face_profiles: {row_text(rows[-1])}", flush=True)
+    print()
+    print(f"archive {archive}" + (f", train.epochs overridden to {args.epochs}" if args.epochs else ""))
+    print("  ".join(name.ljust(width) if fmt == "s" else name.rjust(width) for name, width, fmt in COLUMNS))
+    for row in rows:
+        print(row_text(row))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""Named profiles: param overrides for the product's use cases, applied with `dvc exp run -S`.
+
+A profile is `profiles/<name>.yaml` holding only the params it changes, as nested sections
+of params.yaml or dotted keys (`train.model: resnet18`). Applying it is one command:
+
+    bash scripts/run_profile.sh balanced                 # = python -m stressvision.profiles run balanced
+    bash scripts/run_profile.sh realtime --queue         # extra arguments go to `dvc exp run`
+    python -m stressvision.profiles show max_accuracy    # print the command, run nothing
+
+Every key must exist in params.yaml, so a typo fails with one line instead of being ignored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from stressvision.errors import StressVisionError
+from stressvision.params import PARAMS_FILE, load_params
+
+PROFILES_DIR = Path(__file__).resolve().parents[1] / "profiles"
+
+
+class ProfileError(StressVisionError):
+    """A profile is missing, not a mapping, or sets a key that params.yaml does not have."""
+
+
+def available(profiles_dir: str | os.PathLike = PROFILES_DIR) -> list[str]:
+    return sorted(p.stem for p in Path(profiles_dir).glob("*.yaml"))
+
+
+def flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"train": {"model": "x"}, "train.epochs": 3} -> {"train.model": "x", "train.epochs": 3}."""
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, f"{dotted}."))
+        else:
+            flat[dotted] = value
+    return flat
+
+
+def load_profile(name: str, profiles_dir: str | os.PathLike = PROFILES_DIR) -> dict[str, Any]:
+    """The profile's overrides as dotted keys."""
+    path = Path(profiles_dir) / f"{name}.yaml"
+    if not path.is_file():
+        names = ", ".join(available(profiles_dir)) or "none"
+        raise ProfileError(f"no profile {name!r} ({path} does not exist); profiles: {names}")
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError:
+        raise ProfileError(f"{path}: not valid YAML") from None
+    if not isinstance(values, dict):
+        raise ProfileError(f"{path}: must be a mapping of params.yaml keys to values")
+    return flatten(values)
+
+
+def check_keys(overrides: dict[str, Any], params: dict[str, Any], source: str) -> None:
+    """Each dotted key must name an existing leaf (or list) of params.yaml, not a section."""
+    for dotted, value in overrides.items():
+        node: Any = params
+        for part in dotted.split("."):
+            if not isinstance(node, dict) or part not in node:
+                raise ProfileError(f"{source}: {dotted}: not a key of params.yaml (a typo?)")
+            node = node[part]
+        if isinstance(node, dict) and not isinstance(value, dict):
+            raise ProfileError(f"{source}: {dotted}: a section of params.yaml, set its keys instead")
+
+
+def yaml_value(value: Any) -> str:
+    """The value as DVC's -S parses it: YAML in flow style (`[0.9, 1.1]`, `''`, `true`)."""
+    text = yaml.safe_dump(value, default_flow_style=True, width=10**6).strip()
+    return text.removesuffix("...").strip()
+
+
+def set_args(overrides: dict[str, Any]) -> list[str]:
+    args: list[str] = []
+    for key, value in overrides.items():
+        args += ["-S", f"{key}={yaml_value(value)}"]
+    return args
+
+
+def exp_run_command(
+    name: str,
+    extra: list[str] | tuple[str, ...] = (),
+    profiles_dir: str | os.PathLike = PROFILES_DIR,
+    params_file: str | os.PathLike = PARAMS_FILE,
+) -> list[str]:
+    """`dvc exp run -S ... EXTRA` for profile `name`, its keys checked against params_file."""
+    overrides = load_profile(name, profiles_dir)
+    check_keys(overrides, load_params(params_file), f"profiles/{name}.yaml")
+    return ["dvc", "exp", "run", *set_args(overrides), *extra]
+
+
+def main(argv: list[str] | None = None) -> None:
+    raw = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=raw)
+    parser.add_argument("action", choices=("run", "show", "list"))
+    parser.add_argument("name", nargs="?", help="profile name (profiles/NAME.yaml)")
+    args, extra = parser.parse_known_args(argv)
+    try:
+        if args.action == "list":
+            print("\n".join(available()))
+            return
+        if not args.name:
+            raise ProfileError(f"name a profile: {', '.join(available())}")
+        command = exp_run_command(args.name, extra)
+    except StressVisionError as exc:
+        print(f"error [profile]: {exc}", file=sys.stderr)
+        sys.exit(2)
+    print(shlex.join(command), flush=True)
+    if args.action == "run":
+        os.execvp(command[0], command)
+
+
+if __name__ == "__main__":
+    main()

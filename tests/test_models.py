@@ -1,0 +1,213 @@
+"""The face model builders, their training options and the named profiles, on tiny inputs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import yaml
+
+from stressvision.errors import ParamsError
+from stressvision.export import to_tflite
+from stressvision.litert import TFLiteClassifier
+from stressvision.models import MODEL_BUILDERS, build_mobilenetv3_small
+from stressvision.params import Section
+from stressvision.profiles import PROFILES_DIR, ProfileError, available, check_keys, exp_run_command, set_args
+from stressvision.training import TrainConfig, build_model, train
+from tests.conftest import ROOT, deep_update, default_params
+
+NUM_CLASSES = 3
+# Small enough for a 2-core CI machine; every builder keeps its structure.
+TINY = {
+    "custom_light": {"input_size": 48},
+    "mobilenetv3_small": {"input_size": 32, "weights": "none"},
+    "resnet18": {"input_size": 32, "width": 0.125},
+    "vgg_fer": {"input_size": 48, "width": 0.0625},
+}
+
+
+def faces(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (n, 48, 48), dtype=np.uint8), rng.integers(0, NUM_CLASSES, n).astype(np.int16)
+
+
+def train_config(**updates) -> TrainConfig:
+    base = {"epochs": 1, "batch_size": 8, "augment": False, "input_size": 48}
+    return TrainConfig.from_section(Section("train", deep_update(default_params()["train"], base | updates)))
+
+
+def test_every_builder_is_tested():
+    assert set(TINY) == set(MODEL_BUILDERS)
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_builder_trains_a_step_and_runs_as_int8_tflite(name, tmp_path):
+    model = build_model(train_config(model=name, **TINY[name]), NUM_CLASSES)
+    assert model.input_shape == (None, 48, 48, 1) and model.output_shape == (None, NUM_CLASSES)
+    assert model.get_layer("probabilities").dtype_policy.compute_dtype == "float32"
+    images, labels = faces(8)
+    pixels = images[..., None].astype(np.float32)
+    model.compile(optimizer="adam", loss="categorical_crossentropy", run_eagerly=True)  # one step: no tracing
+    loss = model.train_on_batch(pixels, keras.utils.to_categorical(labels, NUM_CLASSES))
+    assert np.isfinite(loss)
+
+    path = tmp_path / "int8.tflite"
+    path.write_bytes(to_tflite(model, "int8", images))
+    lite = TFLiteClassifier(path)
+    assert lite.input_dtype == np.int8
+    probabilities = lite.predict(pixels[:4])
+    assert probabilities.shape == (4, NUM_CLASSES)
+    np.testing.assert_allclose(probabilities.sum(1), 1.0, atol=0.05)
+
+
+def backbone(model: keras.Model) -> keras.Model:
+    return next(layer for layer in model.layers if isinstance(layer, keras.Model))
+
+
+def test_mobilenet_weights_none_and_a_local_file(tmp_path):
+    scratch = build_mobilenetv3_small(NUM_CLASSES, input_size=32, weights="none")
+    assert all(layer.trainable for layer in backbone(scratch).layers)  # random weights: all train
+
+    path = tmp_path / "backbone.weights.h5"
+    backbone(scratch).save_weights(path)
+    rebuilt = build_mobilenetv3_small(NUM_CLASSES, input_size=32, weights=str(path), trainable_layers=5)
+    loaded = backbone(rebuilt)
+    for saved, read in zip(backbone(scratch).get_weights(), loaded.get_weights(), strict=True):
+        np.testing.assert_array_equal(saved, read)
+    assert [layer.trainable for layer in loaded.layers[-6:]] == [False] + [True] * 5
+
+    with pytest.raises(ParamsError, match=r"^params.yaml: train.weights: .*no such .h5 file"):
+        build_mobilenetv3_small(NUM_CLASSES, input_size=32, weights=str(tmp_path / "missing.h5"))
+
+
+def test_mobilenet_imagenet_offline_is_one_line(tmp_path):
+    script = textwrap.dedent(
+        """
+        from stressvision.errors import ParamsError
+        from stressvision.models import build_mobilenetv3_small
+        try:
+            build_mobilenetv3_small(3, input_size=32, weights="imagenet")
+            print("DOWNLOADED")
+        except ParamsError as exc:
+            print("ERROR", exc)
+        """
+    )
+    env = {"KERAS_HOME": str(tmp_path / "keras-home"), "TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    if "DOWNLOADED" in result.stdout:
+        pytest.skip("the network is reachable here: ImageNet weights were downloaded")
+    errors = [line for line in result.stdout.splitlines() if line.startswith("ERROR")]
+    assert len(errors) == 1, result.stdout + result.stderr
+    assert errors[0].startswith("ERROR params.yaml: train.weights: cannot download the ImageNet weights")
+    assert errors[0].endswith("set train.weights to none or to a local .h5 weights file")
+
+
+@pytest.mark.parametrize(
+    ("updates", "message"),
+    [
+        ({"model": "vgg16"}, "train.model: unknown value 'vgg16'"),
+        ({"weights": "model.bin"}, "train.weights: expected imagenet, none or a .h5/.weights.h5 file"),
+        ({"trainable_layers": -1}, "train.trainable_layers: must be >= 0"),
+        ({"width": 0}, "train.width: must be >= 0.05"),
+        ({"lr_schedule": "step"}, "train.lr_schedule: unknown value 'step'"),
+        ({"lr_schedule": "cosine", "warmup_epochs": 5}, "train.warmup_epochs: must be < train.epochs (1)"),
+        ({"precision": "bfloat16"}, "train.precision: unknown value 'bfloat16'"),
+        ({"cache": "yes"}, "train.cache: expected true or false"),
+        ({"distill": {"teacher": "no/t.keras"}}, "train.distill.teacher: 'no/t.keras' is not a .keras model"),
+        ({"distill": {"teacher": None}}, 'train.distill.teacher: expected "" or a .keras model path'),
+        ({"distill": {"alpha": 2}}, "train.distill.alpha: must be <= 1.0"),
+        ({"distill": {"temp": 2}}, "train.distill.temp: unknown key"),
+    ],
+)
+def test_bad_train_params_are_one_line(updates, message):
+    with pytest.raises(ParamsError) as err:
+        train_config(**updates)
+    assert str(err.value).startswith(f"params.yaml: {message}") and "\n" not in str(err.value)
+
+
+def test_distillation_trains_the_student_from_a_teacher(tmp_path):
+    images, labels = faces(32)
+    teacher = MODEL_BUILDERS["custom_light"](NUM_CLASSES, input_size=48)
+    teacher.save(tmp_path / "teacher.keras")
+    distill = {"teacher": str(tmp_path / "teacher.keras"), "alpha": 0.3, "temperature": 3.0}
+    config = train_config(distill=distill)
+    model, history, summary = train(config, (images, labels), (images[:8], labels[:8]), NUM_CLASSES, tmp_path)
+    assert model.name == "custom_light" and np.isfinite(history["loss"]).all()
+    assert summary["epochs_run"] == 1
+
+    wrong = MODEL_BUILDERS["custom_light"](NUM_CLASSES + 1, input_size=48)
+    wrong.save(tmp_path / "wrong.keras")
+    with pytest.raises(ParamsError, match="predicts 4 classes, the data has 3"):
+        config = train_config(distill={"teacher": str(tmp_path / "wrong.keras")})
+        train(config, (images, labels), (images, labels), NUM_CLASSES, tmp_path)
+
+
+def test_mixed_bfloat16_training_exports_a_matching_float32_tflite(tmp_path):
+    images, labels = faces(32)
+    config = train_config(precision="mixed_bfloat16", epochs=2, lr_schedule="cosine", warmup_epochs=1)
+    model, history, _ = train(config, (images, labels), (images[:8], labels[:8]), NUM_CLASSES, tmp_path)
+    assert keras.mixed_precision.global_policy().name == "float32"  # restored after training
+    assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
+    assert len(history["loss"]) == 2 and np.isfinite(history["loss"]).all()
+
+    pixels = images[:6, ..., None].astype(np.float32)
+    path = tmp_path / "float32.tflite"
+    path.write_bytes(to_tflite(model, "float32"))
+    np.testing.assert_allclose(
+        TFLiteClassifier(path).predict(pixels), model.predict(pixels, verbose=0), atol=1e-4
+    )
+
+
+def test_every_profile_applies_to_params_yaml():
+    assert {"max_accuracy", "balanced", "realtime", "real_default"} <= set(available())
+    for name in available():
+        command = exp_run_command(name, ["--queue"])
+        assert command[:3] == ["dvc", "exp", "run"] and command[-1] == "--queue"
+        train_keys = {arg.split("=")[0] for arg in command[4:-1:2]}
+        assert "train.model" in train_keys, name
+    overrides = yaml.safe_load((PROFILES_DIR / "realtime.yaml").read_text())
+    assert overrides["train"]["model"] == "custom_light" and overrides["train"]["input_size"] == 120
+
+
+def test_profile_set_args_and_key_checks():
+    params = default_params()
+    overrides = {
+        "train.model": "resnet18",
+        "train.augmentation.brightness": [0.8, 1.2],
+        "evaluate.tta_flip": True,
+    }
+    check_keys(overrides, params, "p.yaml")
+    assert set_args(overrides) == [
+        *("-S", "train.model=resnet18"),
+        *("-S", "train.augmentation.brightness=[0.8, 1.2]"),
+        *("-S", "evaluate.tta_flip=true"),
+    ]
+    assert set_args({"train.distill.teacher": ""}) == ["-S", "train.distill.teacher=''"]
+    with pytest.raises(ProfileError, match=r"^p.yaml: train.modle: not a key of params.yaml \(a typo\?\)$"):
+        check_keys({"train.modle": "x"}, params, "p.yaml")
+    with pytest.raises(ProfileError, match=r"^p.yaml: train.augmentation: a section of params.yaml"):
+        check_keys({"train.augmentation": 1}, params, "p.yaml")
+
+
+def test_run_profile_script_rejects_bad_profiles_in_one_line(tmp_path):
+    command = ["bash", "scripts/run_profile.sh", "no_such_profile"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("error [profile]: no profile 'no_such_profile' (")
+    assert len(result.stderr.strip().splitlines()) == 1
+    shown = subprocess.run(
+        [sys.executable, "-m", "stressvision.profiles", "show", "realtime", "--queue"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert shown.stdout.startswith("dvc exp run -S train.model=custom_light")
+    assert shown.stdout.strip().endswith("--queue")
