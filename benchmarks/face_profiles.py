@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 
 from benchmarks.project_copy import copy_project, tool_env
-from stressvision.profiles import available, exp_run_command
+from stressvision.params import load_params
+from stressvision.profiles import available, exp_run_command, load_profile
 
 COLUMNS = (
     ("profile", 14, "s"),
@@ -46,10 +47,14 @@ def row_text(row: dict) -> str:
 
 def run_profile(name: str, archive: Path, epochs: int | None, workdir: Path, log: Path) -> dict:
     project = copy_project(workdir / name)
-    extra = ["-S", "download.source=fer2013", "-S", f"download.fer2013_archive={archive}"]
-    if epochs is not None:
-        extra += ["-S", f"train.epochs={epochs}"]
-    command = exp_run_command(name, extra, params_file=project / "params.yaml")
+    overrides = {"download.source": "fer2013", "download.fer2013_archive": str(archive)}
+    if epochs is not None:  # a quick run: the cosine warm-up must still fit
+        profile = load_profile(name)
+        warmup = profile.get(
+            "train.warmup_epochs", load_params(project / "params.yaml")["train"]["warmup_epochs"]
+        )
+        overrides |= {"train.epochs": epochs, "train.warmup_epochs": min(warmup, epochs - 1)}
+    command = exp_run_command(name, params_file=project / "params.yaml", overrides=overrides)
     print(f"face_profiles: {name}: {' '.join(command)} (log: {log})", flush=True)
     started = time.perf_counter()
     with open(log, "w") as out:
@@ -86,6 +91,8 @@ def main() -> None:
     archive = args.archive.resolve()
     if not archive.is_file():
         parser.error(f"{archive}: no such file")
+    if args.epochs is not None and args.epochs < 1:
+        parser.error("--epochs must be >= 1")
     args.logs.mkdir(parents=True, exist_ok=True)
 
     rows = []

@@ -92,11 +92,15 @@ def exp_run_command(
     extra: list[str] | tuple[str, ...] = (),
     profiles_dir: str | os.PathLike = PROFILES_DIR,
     params_file: str | os.PathLike = PARAMS_FILE,
+    overrides: dict[str, Any] | None = None,
 ) -> list[str]:
-    """`dvc exp run -S ... EXTRA` for profile `name`, its keys checked against params_file."""
-    overrides = load_profile(name, profiles_dir)
-    check_keys(overrides, load_params(params_file), f"profiles/{name}.yaml")
-    return ["dvc", "exp", "run", *set_args(overrides), *extra]
+    """`dvc exp run -S ... EXTRA` for profile `name`, its keys checked against params_file.
+
+    `overrides` (dotted keys) replace the profile's values, so each key is set once.
+    """
+    values = load_profile(name, profiles_dir) | (overrides or {})
+    check_keys(values, load_params(params_file), f"profiles/{name}.yaml")
+    return ["dvc", "exp", "run", *set_args(values), *extra]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -189,6 +189,8 @@ def test_profile_set_args_and_key_checks():
         *("-S", "evaluate.tta_flip=true"),
     ]
     assert set_args({"train.distill.teacher": ""}) == ["-S", "train.distill.teacher=''"]
+    command = exp_run_command("realtime", overrides={"train.input_size": 96})
+    assert [arg for arg in command if arg.startswith("train.input_size")] == ["train.input_size=96"]
     with pytest.raises(ProfileError, match=r"^p.yaml: train.modle: not a key of params.yaml \(a typo\?\)$"):
         check_keys({"train.modle": "x"}, params, "p.yaml")
     with pytest.raises(ProfileError, match=r"^p.yaml: train.augmentation: a section of params.yaml"):
