@@ -19,7 +19,7 @@ from PIL import Image, ImageOps
 
 from stressvision.errors import DataError
 from stressvision.face_format import FACE_SIZE
-from stressvision.labels import FER2013_EMOTIONS, LabelMap
+from stressvision.labels import FER2013_EMOTIONS, LabelMap, labels_of_nonempty_classes
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 MAX_IMAGE_PIXELS = 64_000_000  # decompression-bomb guard: larger images are skipped
@@ -256,23 +256,15 @@ def concat(*sets: FaceSet) -> FaceSet:
 def drop_empty_classes(
     faces: FaceSet, classes: tuple[str, ...], empty_classes: str
 ) -> tuple[FaceSet, tuple[str, ...], list[str]]:
-    """Leave out classes with no images (or fail, when `empty_classes` is "error").
-
-    A softmax unit that never sees a positive cannot be learnt; the final class list is
-    what the model and its metadata carry.
-    """
-    counts = np.bincount(faces.labels, minlength=len(classes))
-    empty = [c for c, n in zip(classes, counts) if n == 0]
-    if empty and empty_classes == "error":
-        raise DataError(
-            f"class {empty[0]!r} has no images; add photos for it (see README: your own photos) "
-            "or set map_labels.empty_classes: drop"
-        )
-    final = tuple(c for c, n in zip(classes, counts) if n > 0)
-    if len(final) < 2:
-        raise DataError(f"only {len(final)} class has images; a classifier needs at least 2")
-    renumber = (np.cumsum(counts > 0) - 1).astype(np.int16)
-    return FaceSet(faces.images, renumber[faces.labels], faces.official_split, faces.skipped), final, empty
+    """Leave out classes with no images (or fail, when `empty_classes` is "error")."""
+    labels, final, empty = labels_of_nonempty_classes(
+        faces.labels,
+        classes,
+        empty_classes,
+        "images",
+        "add photos for it (see README: your own photos) or set map_labels.empty_classes: drop",
+    )
+    return FaceSet(faces.images, labels, faces.official_split, faces.skipped), final, empty
 
 
 def class_counts(labels: np.ndarray, classes: tuple[str, ...] | list[str]) -> dict[str, int]:

@@ -70,9 +70,15 @@ def _redact(text: str) -> str:
 
 
 def download_from_kaggle(
-    dataset: str, out_dir: str | os.PathLike, partial_dir: str | os.PathLike, api_factory=_kaggle_api
+    dataset: str,
+    out_dir: str | os.PathLike,
+    partial_dir: str | os.PathLike,
+    api_factory=_kaggle_api,
+    file_name: str = "fer2013.zip",
+    archive_hint: str = "download.fer2013_archive",
 ) -> Path:
-    """Download `dataset` with the official Kaggle client into `partial_dir`, then move it in.
+    """Download `dataset` with the official Kaggle client into `partial_dir`, then move it in
+    as `out_dir/file_name`; `archive_hint` names the param that takes a manual download.
 
     `partial_dir` lies outside the stage output (DVC deletes outputs before a run), so an
     interrupted download is resumed by the client on the next run instead of restarted.
@@ -90,14 +96,14 @@ def download_from_kaggle(
     except Exception as exc:  # noqa: BLE001 - network, HTTP and client errors alike
         raise DataError(
             f"Kaggle download of {dataset} failed ({type(exc).__name__}: {_redact(str(exc))[:200]}); "
-            "check the network, or download the zip by hand and set download.fer2013_archive"
+            f"check the network, or download the zip by hand and set {archive_hint}"
         ) from None
     archive = partial_dir / f"{dataset.split('/')[-1]}.zip"
     if not archive.is_file() or not zipfile.is_zipfile(archive):
         raise DataError(
             f"Kaggle download of {dataset} left no valid zip in {partial_dir}; delete that folder and rerun"
         )
-    destination = Path(out_dir) / "fer2013.zip"
+    destination = Path(out_dir) / file_name
     destination.parent.mkdir(parents=True, exist_ok=True)
     os.replace(archive, destination)
     return destination

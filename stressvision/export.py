@@ -25,7 +25,7 @@ def to_tflite(model, variant: str, representative_images: np.ndarray | None = No
         if representative_images is None or len(representative_images) == 0:
             raise ValueError("int8 conversion needs representative images")
         images = representative_images.astype(np.float32)
-        if images.ndim == 3:
+        if images.ndim == len(model.inputs[0].shape) - 1:  # (N, 48, 48) faces: add the channel axis
             images = images[..., None]
 
         def representative_dataset():

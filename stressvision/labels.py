@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stressvision.errors import ParamsError
+from stressvision.errors import DataError, ParamsError
 from stressvision.params import Section
 
 # The 7 FER-2013 emotions, in the order of the original challenge's label ids.
@@ -77,3 +77,23 @@ def label_map_from_params(section: Section, source_classes: tuple[str, ...]) -> 
         raise ParamsError(scheme.key("mapping"), "expected `identity` or a mapping emotion: class")
     scheme.check_no_extra_keys()
     return LabelMap(classes=classes, mapping=mapping)
+
+
+def labels_of_nonempty_classes(
+    labels: np.ndarray, classes: tuple[str, ...], policy: str, what: str, fix: str
+) -> tuple[np.ndarray, tuple[str, ...], list[str]]:
+    """Renumber `labels` onto the classes that have members (or fail, when `policy` is "error").
+
+    A softmax unit that never sees a positive cannot be learnt; the final class list is
+    what the model and its metadata carry. `what` names the items ("images", "clips") and
+    `fix` says how to add some, for the error message.
+    """
+    counts = np.bincount(labels, minlength=len(classes))
+    empty = [c for c, n in zip(classes, counts) if n == 0]
+    if empty and policy == "error":
+        raise DataError(f"class {empty[0]!r} has no {what}; {fix}")
+    final = tuple(c for c, n in zip(classes, counts) if n > 0)
+    if len(final) < 2:
+        raise DataError(f"only {len(final)} class has {what}; a classifier needs at least 2")
+    renumber = (np.cumsum(counts > 0) - 1).astype(np.int16)
+    return renumber[labels], final, empty

@@ -95,9 +95,13 @@ def class_count_table(stages: dict[str, dict[str, int]], classes: Sequence[str])
 
 
 def plot_class_counts(
-    stages: dict[str, dict[str, int]], classes: Sequence[str], title: str, path: str | os.PathLike
+    stages: dict[str, dict[str, int]],
+    classes: Sequence[str],
+    title: str,
+    path: str | os.PathLike,
+    unit: str = "faces",
 ) -> None:
-    """Grouped bars: faces per class at each data stage, each bar labelled with its count."""
+    """Grouped bars: items (`unit`) per class at each data stage, each bar labelled with its count."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(max(7.0, 1.6 * len(classes) + 2), 4.8))
     width = 0.8 / len(stages)
@@ -108,7 +112,7 @@ def plot_class_counts(
         ax.bar_label(bars, labels=[f"{v:,}" for v in values], fontsize=7, rotation=90, padding=2)
     ax.set_xticks(x, classes)
     ax.set_xlabel("class")
-    ax.set_ylabel("faces")
+    ax.set_ylabel(unit)
     ax.set_title(title)
     ax.margins(y=0.18)
     ax.legend(fontsize=8)

@@ -1,0 +1,68 @@
+"""Stage voice_train: fit the voice model named in params on the train split's features."""
+
+import tempfile
+from pathlib import Path
+
+from stressvision.stage import run_stage, stage_args
+
+
+def main() -> None:
+    args = stage_args(__doc__, "mapped", "features", "model-dir", "metrics", "plots", "live-dir")
+
+    from dvclive import Live
+    from dvclive.keras import DVCLiveCallback
+
+    from stressvision.fileio import atomic_path, load_arrays, read_json, write_json
+    from stressvision.model_config import save_model_config
+    from stressvision.params import Section
+    from stressvision.reports import plot_training_curves, write_history_csv
+    from stressvision.voice.model_config import make_voice_model_config
+    from stressvision.voice.training import VoiceTrainConfig, train_voice_model
+
+    meta = read_json(Path(args.mapped) / "meta.json")
+    feature_meta = read_json(Path(args.features) / "meta.json")
+    config = VoiceTrainConfig.from_section(Section.load("voice_train"), feature_meta["features"]["kind"])
+    train_set = load_arrays(Path(args.features) / "train.npz")
+    val_set = load_arrays(Path(args.features) / "val.npz")
+    classes = meta["classes"]
+    print(
+        f"voice_train: {config.model} on {len(train_set['labels'])} clips "
+        f"({feature_meta['features']['kind']} {tuple(feature_meta['shape'])}), {len(classes)} classes, "
+        f"{config.epochs} epochs; validation on {len(val_set['labels'])} clips of unseen speakers",
+        flush=True,
+    )
+    with (
+        Live(dir=args.live_dir, dvcyaml=None, save_dvc_exp=False, report=None) as live,
+        tempfile.TemporaryDirectory() as work_dir,
+    ):
+        model, history, summary = train_voice_model(
+            config,
+            (train_set["features"], train_set["labels"]),
+            (val_set["features"], val_set["labels"]),
+            num_classes=len(classes),
+            work_dir=work_dir,
+            extra_callbacks=[DVCLiveCallback(live=live)],
+        )
+        model_dir = Path(args.model_dir)
+        with atomic_path(model_dir / "model.keras") as tmp:
+            model.save(tmp)
+    summary["model_size_mb"] = round((model_dir / "model.keras").stat().st_size / 2**20, 4)
+    save_model_config(
+        model_dir, make_voice_model_config(config.model, classes, meta["mapping"], feature_meta)
+    )
+    write_json(args.metrics, summary)
+    write_history_csv(history, Path(args.plots) / "history.csv")
+    plot_training_curves(
+        history,
+        f"voice {config.model}: training curves (validation = unseen speakers)",
+        Path(args.plots) / "curves.png",
+    )
+    print(
+        f"voice_train: kept epoch {summary['kept_epoch']}/{summary['epochs_run']} ({config.keep}), "
+        f"train accuracy {summary['accuracy']:.4f}, val accuracy {summary['val_accuracy']:.4f}, "
+        f"{summary['params']} params, {summary['train_seconds']:.0f}s"
+    )
+
+
+if __name__ == "__main__":
+    run_stage("voice_train", main)

@@ -1,0 +1,1 @@
+"""The voice branch: speech emotion recognition from WAV files (EmoDB, RAVDESS, TESS, folders)."""

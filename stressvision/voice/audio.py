@@ -1,0 +1,137 @@
+"""Reading WAV files into fixed-length mono clips, with numpy only (the edge has no TensorFlow).
+
+A small RIFF reader instead of the stdlib `wave` module: `wave` rejects float and
+WAVE_FORMAT_EXTENSIBLE files, which common recorders and the TESS corpus write.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import wave
+from pathlib import Path
+
+import numpy as np
+
+from stressvision.errors import DataError
+
+PCM, IEEE_FLOAT, EXTENSIBLE = 0x0001, 0x0003, 0xFFFE
+MIN_SECONDS = 0.1  # shorter than this holds no usable speech
+
+
+class AudioError(DataError):
+    """A WAV file that cannot be used; `reason` is the short skip reason counted in reports."""
+
+    def __init__(self, source: str, reason: str):
+        self.reason = reason
+        super().__init__(f"{source}: {reason}")
+
+
+def decode_wav(data: bytes, source: str = "<bytes>") -> tuple[np.ndarray, int]:
+    """Float32 samples in [-1, 1], shape (frames, channels), and the sample rate."""
+    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        raise AudioError(source, "not a WAV file")
+    fmt = None
+    pos = 12
+    while pos + 8 <= len(data):
+        chunk_id, size = data[pos : pos + 4], struct.unpack("<I", data[pos + 4 : pos + 8])[0]
+        body = data[pos + 8 : pos + 8 + size]
+        if chunk_id == b"fmt ":
+            if len(body) < 16:
+                raise AudioError(source, "corrupt WAV header")
+            tag, channels, rate, _, _, bits = struct.unpack("<HHIIHH", body[:16])
+            if tag == EXTENSIBLE and len(body) >= 26:
+                tag = struct.unpack("<H", body[24:26])[0]
+            fmt = (tag, channels, rate, bits)
+        elif chunk_id == b"data":
+            if fmt is None:
+                raise AudioError(source, "corrupt WAV header")
+            return _samples(body, *fmt, source=source), fmt[2]
+        pos += 8 + size + (size & 1)
+    raise AudioError(source, "corrupt WAV (no audio data)")
+
+
+def _samples(body: bytes, tag: int, channels: int, rate: int, bits: int, source: str) -> np.ndarray:
+    if channels < 1 or rate < 1000:
+        raise AudioError(source, "corrupt WAV header")
+    width = bits // 8
+    frame = width * channels
+    body = body[: len(body) - len(body) % frame] if frame else b""
+    if tag == PCM and bits == 8:
+        x = (np.frombuffer(body, np.uint8).astype(np.float32) - 128.0) / 128.0
+    elif tag == PCM and bits == 16:
+        x = np.frombuffer(body, "<i2").astype(np.float32) / 32768.0
+    elif tag == PCM and bits == 24:
+        b = np.frombuffer(body, np.uint8).reshape(-1, 3).astype(np.int32)
+        x = ((b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)) << 8 >> 8).astype(np.float32) / 8388608.0
+    elif tag == PCM and bits == 32:
+        x = np.frombuffer(body, "<i4").astype(np.float32) / 2147483648.0
+    elif tag == IEEE_FLOAT and bits in (32, 64):
+        x = np.frombuffer(body, "<f4" if bits == 32 else "<f8").astype(np.float32)
+        x = np.nan_to_num(np.clip(x, -1.0, 1.0))
+    else:
+        raise AudioError(source, f"unsupported WAV encoding (format {tag}, {bits} bits)")
+    return x.reshape(-1, channels)
+
+
+def resample(signal: np.ndarray, rate: int, target_rate: int) -> np.ndarray:
+    """Band-limited resampling of a 1-D signal by FFT (no aliasing when downsampling)."""
+    if rate == target_rate or len(signal) == 0:
+        return signal.astype(np.float32)
+    n_out = max(1, round(len(signal) * target_rate / rate))
+    spectrum = np.fft.rfft(signal.astype(np.float64))
+    keep = min(len(spectrum), n_out // 2 + 1)
+    out_spectrum = np.zeros(n_out // 2 + 1, np.complex128)
+    out_spectrum[:keep] = spectrum[:keep]
+    return (np.fft.irfft(out_spectrum, n_out) * (n_out / len(signal))).astype(np.float32)
+
+
+def fix_length(signal: np.ndarray, length: int) -> np.ndarray:
+    """Centre-crop a long clip (speech sits in the middle) or zero-pad a short one at the end."""
+    if len(signal) >= length:
+        start = (len(signal) - length) // 2
+        return signal[start : start + length]
+    return np.pad(signal, (0, length - len(signal)))
+
+
+def load_clip(data: bytes, sample_rate: int, clip_seconds: float, source: str = "<bytes>") -> np.ndarray:
+    """A WAV file as the model's input: mono, at `sample_rate`, exactly `clip_seconds` long.
+
+    Stereo is mixed down, other rates are resampled; a clip shorter than MIN_SECONDS or
+    silent throughout is rejected (an AudioError with a reason), since it carries no speech.
+    """
+    samples, rate = decode_wav(data, source)
+    mono = samples.mean(axis=1)
+    if len(mono) < MIN_SECONDS * rate:
+        raise AudioError(source, f"too short (under {MIN_SECONDS} s)")
+    if not np.any(np.abs(mono) > 1e-4):
+        raise AudioError(source, "silent")
+    return fix_length(resample(mono, rate, sample_rate), round(sample_rate * clip_seconds))
+
+
+def read_clip_file(path: str | os.PathLike, sample_rate: int, clip_seconds: float) -> np.ndarray:
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise AudioError(str(path), f"unreadable ({exc.strerror})") from None
+    return load_clip(data, sample_rate, clip_seconds, str(path))
+
+
+def pcm16_to_float(raw: bytes) -> np.ndarray:
+    """Raw little-endian 16-bit mono PCM (what `arecord -f S16_LE` writes) as float samples."""
+    raw = raw[: len(raw) - len(raw) % 2]
+    return np.frombuffer(raw, "<i2").astype(np.float32) / 32768.0
+
+
+def encode_wav(signal: np.ndarray, sample_rate: int) -> bytes:
+    """16-bit mono PCM WAV bytes (the sample corpus and tests write real files with this)."""
+    pcm = np.clip(np.round(signal * 32767.0), -32768, 32767).astype("<i2")
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(sample_rate)
+        out.writeframes(pcm.tobytes())
+    return buffer.getvalue()

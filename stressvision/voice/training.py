@@ -1,0 +1,220 @@
+"""Training voice models: SpecAugment masks and mixup in a tf.data pipeline, then the fit loop."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from stressvision.errors import ParamsError
+from stressvision.params import Section
+from stressvision.voice.models import VOICE_MODELS
+
+MODEL_FEATURES = {
+    "functionals_mlp": ("functionals",),
+    "cnn_logmel": ("logmel", "mfcc"),
+    "lstm_baseline": ("mfcc_mean",),
+}
+LR_SCHEDULES = ("constant", "cosine")
+
+
+@dataclass(frozen=True)
+class SpecAugmentConfig:
+    time_masks: int
+    time_width: int  # frames
+    freq_masks: int
+    freq_width: int  # feature bins
+
+    @classmethod
+    def from_section(cls, section: Section) -> SpecAugmentConfig:
+        config = cls(
+            time_masks=section.int("time_masks", minimum=0),
+            time_width=section.int("time_width", minimum=1),
+            freq_masks=section.int("freq_masks", minimum=0),
+            freq_width=section.int("freq_width", minimum=1),
+        )
+        section.check_no_extra_keys()
+        return config
+
+
+@dataclass(frozen=True)
+class VoiceTrainConfig:
+    model: str
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    lr_schedule: str
+    keep: str  # last | best: with one or two validation speakers, "best" picks noise
+    dropout: float
+    early_stopping_patience: int  # 0: train every epoch, keep the best on validation
+    class_weights: bool
+    mixup_alpha: float
+    spec_augment: SpecAugmentConfig
+    seed: int
+
+    @classmethod
+    def from_section(cls, section: Section, feature_kind: str) -> VoiceTrainConfig:
+        config = cls(
+            model=section.choice("model", tuple(VOICE_MODELS)),
+            epochs=section.int("epochs", minimum=1),
+            batch_size=section.int("batch_size", minimum=1),
+            learning_rate=section.float("learning_rate", minimum=1e-7, maximum=1.0),
+            lr_schedule=section.choice("lr_schedule", LR_SCHEDULES),
+            keep=section.choice("keep", ("last", "best")),
+            dropout=section.float("dropout", minimum=0.0, maximum=0.9),
+            early_stopping_patience=section.int("early_stopping_patience", minimum=0),
+            class_weights=section.bool("class_weights"),
+            mixup_alpha=section.float("mixup_alpha", minimum=0.0, maximum=10.0),
+            spec_augment=SpecAugmentConfig.from_section(section.sub("spec_augment")),
+            seed=section.int("seed"),
+        )
+        section.check_no_extra_keys()
+        if feature_kind not in MODEL_FEATURES[config.model]:
+            raise ParamsError(
+                section.key("model"),
+                f"{config.model} needs voice_features.kind {' or '.join(MODEL_FEATURES[config.model])}, "
+                f"the features are {feature_kind}; set both (see README: voice profiles)",
+            )
+        return config
+
+
+def class_weights(labels: np.ndarray, num_classes: int) -> dict[int, float]:
+    """n / (k * count): each class contributes equally to the loss."""
+    counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
+    weights = len(labels) / (num_classes * np.maximum(counts, 1))
+    return {i: float(w) for i, w in enumerate(weights)}
+
+
+def _masks(x: tf.Tensor, seed: tf.Tensor, axis: int, count: int, width: int) -> tf.Tensor:
+    """Zero `count` random bands of up to `width` along `axis` (1 time, 2 frequency) per example."""
+    batch, length = tf.shape(x)[0], x.shape[axis]
+    width = min(width, length)
+    positions = tf.range(length)[None, :]
+    for i in range(count):
+        w = tf.random.stateless_uniform([batch, 1], seed + [i, axis], 0, width + 1, tf.int32)
+        start = tf.random.stateless_uniform([batch, 1], seed + [i, axis + 7], 0, length - width + 1, tf.int32)
+        keep = tf.cast(~((positions >= start) & (positions < start + w)), x.dtype)
+        x = x * (keep[:, :, None] if axis == 1 else keep[:, None, :])
+    return x
+
+
+def make_voice_dataset(
+    features: np.ndarray,
+    labels: np.ndarray,
+    num_classes: int,
+    batch_size: int,
+    train: bool,
+    config: VoiceTrainConfig | None = None,
+) -> tf.data.Dataset:
+    """Batches of (features, one-hot labels); for training shuffled, masked and mixed up.
+
+    Random draws are stateless and seeded per batch, so a rerun with the same seed sees
+    exactly the same augmented batches.
+    """
+    ds = tf.data.Dataset.from_tensor_slices((features.astype(np.float32), labels.astype(np.int32)))
+    ds = ds.map(lambda x, y: (x, tf.one_hot(y, num_classes)))
+    if not train or config is None:
+        return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    ds = ds.shuffle(len(labels), seed=config.seed, reshuffle_each_iteration=True).batch(batch_size)
+    seeds = tf.data.Dataset.random(seed=config.seed).batch(2)
+    sa, alpha = config.spec_augment, config.mixup_alpha
+    sequence = features.ndim == 3  # (time, bins); the baseline's (40, 1) vector is not masked
+
+    def augment(batch: tuple[tf.Tensor, tf.Tensor], seed: tf.Tensor):
+        x, y = batch
+        seed = tf.cast(seed % (2**31 - 1), tf.int32)
+        if sequence:
+            x = _masks(x, seed, 1, sa.time_masks, sa.time_width)
+            x = _masks(x, seed, 2, sa.freq_masks, sa.freq_width)
+        if alpha > 0:  # mixup: a convex mix of two examples and of their labels
+            g1 = tf.random.stateless_gamma([1], seed + [3, 3], alpha)
+            g2 = tf.random.stateless_gamma([1], seed + [4, 4], alpha)
+            lam = g1 / (g1 + g2)
+            partner = tf.argsort(tf.random.stateless_uniform([tf.shape(x)[0]], seed + [5, 5]))
+            x = lam * x + (1 - lam) * tf.gather(x, partner)
+            y = lam * y + (1 - lam) * tf.gather(y, partner)
+        return x, y
+
+    ds = tf.data.Dataset.zip((ds, seeds)).map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def build_voice_model(
+    config: VoiceTrainConfig, input_shape: tuple[int, ...], num_classes: int
+) -> keras.Model:
+    return VOICE_MODELS[config.model](
+        num_classes=num_classes, input_shape=input_shape, dropout=config.dropout
+    )
+
+
+def train_voice_model(
+    config: VoiceTrainConfig,
+    train_data: tuple[np.ndarray, np.ndarray],
+    val_data: tuple[np.ndarray, np.ndarray],
+    num_classes: int,
+    work_dir: str | os.PathLike,
+    extra_callbacks: list | None = None,
+) -> tuple[keras.Model, dict[str, list[float]], dict[str, float]]:
+    """Fit; return the model of the last epoch or of the one best on validation accuracy."""
+    keras.utils.set_random_seed(config.seed)
+    tf.config.experimental.enable_op_determinism()
+    checkpoint = Path(work_dir) / "best.keras"
+    train_ds = make_voice_dataset(*train_data, num_classes, config.batch_size, True, config)
+    val_ds = make_voice_dataset(*val_data, num_classes, config.batch_size, False)
+    model = build_voice_model(config, train_data[0].shape[1:], num_classes)
+    steps = config.epochs * int(np.ceil(len(train_data[1]) / config.batch_size))
+    learning_rate: float | keras.optimizers.schedules.LearningRateSchedule = config.learning_rate
+    if config.lr_schedule == "cosine":  # warm up over the first 5% of steps, then decay to 0
+        warmup = max(1, steps // 20)
+        learning_rate = keras.optimizers.schedules.CosineDecay(
+            config.learning_rate / 10, steps - warmup, warmup_target=config.learning_rate, warmup_steps=warmup
+        )
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=keras.losses.CategoricalCrossentropy(),
+        metrics=["accuracy"],
+    )
+    callbacks = list(extra_callbacks or [])
+    if config.keep == "best":
+        callbacks.append(
+            keras.callbacks.ModelCheckpoint(checkpoint, monitor="val_accuracy", save_best_only=True)
+        )
+    if config.early_stopping_patience:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_accuracy", patience=config.early_stopping_patience, mode="max"
+            )
+        )
+    weights = class_weights(train_data[1], num_classes) if config.class_weights else None
+    started = time.perf_counter()
+    history = model.fit(
+        train_ds,
+        validation_data=val_ds,
+        epochs=config.epochs,
+        class_weight=weights,
+        callbacks=callbacks,
+        verbose=2,
+    )
+    seconds = time.perf_counter() - started
+    val_acc = history.history["val_accuracy"]
+    if config.keep == "best":
+        best, kept_epoch = keras.models.load_model(checkpoint), int(np.argmax(val_acc))
+    else:
+        best, kept_epoch = model, len(val_acc) - 1
+    summary = {
+        "epochs_run": len(val_acc),
+        "kept_epoch": kept_epoch + 1,
+        "train_seconds": round(seconds, 2),
+        "params": int(best.count_params()),
+        **{
+            key: float(values[kept_epoch])
+            for key, values in history.history.items()
+            if key != "learning_rate"
+        },
+    }
+    return best, history.history, summary
