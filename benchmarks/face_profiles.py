@@ -22,6 +22,7 @@ from benchmarks.project_copy import copy_project, tool_env
 from stressvision.params import load_params
 from stressvision.profiles import available, exp_run_command, load_profile
 
+FACE_TARGETS = ("evaluate", "benchmark")  # with their upstream stages: the whole face pipeline
 COLUMNS = (
     ("profile", 14, "s"),
     ("model", 18, "s"),
@@ -54,7 +55,8 @@ def run_profile(name: str, archive: Path, epochs: int | None, workdir: Path, log
             "train.warmup_epochs", load_params(project / "params.yaml")["train"]["warmup_epochs"]
         )
         overrides |= {"train.epochs": epochs, "train.warmup_epochs": min(warmup, epochs - 1)}
-    command = exp_run_command(name, params_file=project / "params.yaml", overrides=overrides)
+    # the face stages only: other pipelines in dvc.yaml (voice) are not part of a face profile
+    command = exp_run_command(name, FACE_TARGETS, params_file=project / "params.yaml", overrides=overrides)
     print(f"face_profiles: {name}: {' '.join(command)} (log: {log})", flush=True)
     started = time.perf_counter()
     with open(log, "w") as out:
