@@ -132,7 +132,7 @@ def build_mobilenetv3_small(
     trainable_layers: int = 30,
     l2: float = 0.001,
 ) -> keras.Model:
-    """Transfer learning from ImageNet: the strongest start for 28 k faces, and small.
+    """Transfer learning: ImageNet features for a 28 k-face data set, in about 1 M parameters.
 
     Faces are repeated to 3 channels and scaled to [-1, 1] as MobileNetV3 was trained.
     Head (product brief): GAP, dropout, two L2-regularised dense+BN layers, softmax.
