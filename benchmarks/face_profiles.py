@@ -22,6 +22,7 @@ from benchmarks.project_copy import copy_project, tool_env
 from stressvision.params import load_params
 from stressvision.profiles import available, exp_run_command, load_profile
 
+FACE_PROFILES = ("real_default", "realtime", "balanced", "max_accuracy")  # the face use cases
 FACE_TARGETS = ("evaluate", "benchmark")  # with their upstream stages: the whole face pipeline
 COLUMNS = (
     ("profile", 14, "s"),
@@ -86,7 +87,7 @@ def main() -> None:
     raw = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=raw)
     parser.add_argument("--archive", required=True, type=Path, help="fer2013.zip or fer2013.csv")
-    parser.add_argument("--profiles", nargs="+", default=available(), choices=available(), metavar="NAME")
+    parser.add_argument("--profiles", nargs="+", default=FACE_PROFILES, choices=available(), metavar="NAME")
     parser.add_argument("--epochs", type=int, help="override train.epochs (a quick run, not the profile)")
     parser.add_argument("--logs", type=Path, default=Path("logs/face_profiles"), help="dvc logs here")
     args = parser.parse_args()
