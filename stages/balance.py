@@ -10,8 +10,8 @@ def main() -> None:
 
     from stressvision.augment import AugmentConfig
     from stressvision.balancing import BALANCE_METHODS, balance_train_set
-    from stressvision.datasets import class_counts
     from stressvision.fileio import load_arrays, read_json, save_arrays, write_json, write_text
+    from stressvision.labels import class_counts
     from stressvision.params import Section
     from stressvision.reports import class_count_table, plot_class_counts
 

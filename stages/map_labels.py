@@ -9,7 +9,6 @@ def main() -> None:
     args = stage_args(__doc__, "raw", "custom", "out", "metrics")
 
     from stressvision.datasets import (
-        class_counts,
         concat,
         drop_empty_classes,
         map_to_classes,
@@ -18,7 +17,7 @@ def main() -> None:
     )
     from stressvision.download import find_raw_file
     from stressvision.fileio import save_arrays, write_json
-    from stressvision.labels import FER2013_EMOTIONS, label_map_from_params
+    from stressvision.labels import FER2013_EMOTIONS, class_counts, label_map_from_params
     from stressvision.params import Section
 
     params = Section.load("map_labels")

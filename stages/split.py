@@ -8,8 +8,8 @@ from stressvision.stage import run_stage, stage_args
 def main() -> None:
     args = stage_args(__doc__, "mapped", "out", "metrics")
 
-    from stressvision.datasets import class_counts
     from stressvision.fileio import load_arrays, read_json, save_arrays, write_json
+    from stressvision.labels import class_counts
     from stressvision.params import Section
     from stressvision.splits import SplitConfig, split_indices
 

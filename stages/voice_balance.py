@@ -11,8 +11,8 @@ def main() -> None:
     import numpy as np
 
     from stressvision.balancing import balance_indices
-    from stressvision.datasets import class_counts
     from stressvision.fileio import load_arrays, read_json, save_arrays, write_json, write_text
+    from stressvision.labels import class_counts
     from stressvision.params import Section
     from stressvision.reports import class_count_table, plot_class_counts
     from stressvision.voice.augment import augment_clip

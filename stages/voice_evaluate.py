@@ -14,8 +14,13 @@ def main() -> None:
     from stressvision.evaluation import classification_metrics, confusion_rows
     from stressvision.fileio import load_arrays, write_json, write_text
     from stressvision.model_config import load_model_config
+    from stressvision.params import Section
     from stressvision.reports import plot_confusion_matrix
     from stressvision.voice.speakers import per_speaker_accuracy
+
+    params = Section.load("voice_evaluate")
+    top_confusions = params.int("top_confusions", minimum=0)
+    params.check_no_extra_keys()
 
     config = load_model_config(args.model_dir)
     classes = config["classes"]
@@ -23,7 +28,7 @@ def main() -> None:
     test = load_arrays(args.test)
     probabilities = model.predict(test["features"], batch_size=256, verbose=0)
     predicted = probabilities.argmax(1)
-    report = classification_metrics(test["labels"], probabilities, classes)
+    report = classification_metrics(test["labels"], probabilities, classes, top_confusions)
     report["per_speaker"] = per_speaker_accuracy(test["labels"], predicted, test["speakers"])
 
     plots = Path(args.plots)
@@ -44,6 +49,8 @@ def main() -> None:
     )
     for speaker, scores in report["per_speaker"].items():
         print(f"voice_evaluate: {speaker}: accuracy {scores['accuracy']:.4f} on {scores['n']} clips")
+    for c in confusions:
+        print(f"voice_evaluate: {c['actual']} taken for {c['predicted']}: {c['count']}")
 
 
 if __name__ == "__main__":

@@ -8,10 +8,9 @@ from stressvision.stage import run_stage, stage_args
 def main() -> None:
     args = stage_args(__doc__, "raw", "out", "metrics")
 
-    from stressvision.datasets import class_counts
     from stressvision.errors import DataError
     from stressvision.fileio import save_arrays, write_json
-    from stressvision.labels import label_map_from_params, labels_of_nonempty_classes
+    from stressvision.labels import class_counts, label_map_from_params, labels_of_nonempty_classes
     from stressvision.params import Section
     from stressvision.voice.corpora import VOICE_EMOTIONS, read_voice_corpus
     from stressvision.voice.download import CORPUS_FILE

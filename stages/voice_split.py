@@ -10,8 +10,8 @@ def main() -> None:
 
     import numpy as np
 
-    from stressvision.datasets import class_counts
     from stressvision.fileio import load_arrays, read_json, save_arrays, write_json
+    from stressvision.labels import class_counts
     from stressvision.params import Section
     from stressvision.voice.speakers import SPLITS, SpeakerSplitConfig, assign_speakers
 

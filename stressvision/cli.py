@@ -1,7 +1,10 @@
-"""`stressvision`: use a trained TFLite model on images, with nothing but LiteRT (no TensorFlow).
+"""`stressvision`: use a trained TFLite model, with nothing but LiteRT (no TensorFlow).
 
 stressvision predict --model models/tflite photo.jpg folder/ ...      # JSON lines per face
 stressvision evaluate --model models/tflite --data labelled/ [--json]
+stressvision predict --model models/voice/tflite speech.wav folder/   # JSON lines per 2 s clip
+arecord -f S16_LE -r 16000 -c 1 | stressvision predict --model models/voice/tflite -
+stressvision evaluate --model models/voice/tflite --data emodb/wav/ [--json]
 """
 
 from __future__ import annotations
@@ -11,24 +14,95 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from stressvision.errors import StressVisionError
+
+
+def _files(item: str, suffixes: tuple[str, ...]) -> list[Path]:
+    """The file itself, or a folder's files with one of `suffixes`, sorted."""
+    path = Path(item)
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+    return [path]
 
 
 def _image_files(inputs: list[str]) -> list[Path]:
     from stressvision.datasets import IMAGE_SUFFIXES
 
-    files = []
-    for item in map(Path, inputs):
-        if item.is_dir():
-            files += sorted(p for p in item.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-        else:
-            files.append(item)
-    return files
+    return [f for item in inputs for f in _files(item, IMAGE_SUFFIXES)]
+
+
+def _is_voice_model(path: str) -> bool:
+    from stressvision.model_config import resolve_model
+
+    return resolve_model(path)[1].get("modality") == "voice"
+
+
+def _probabilities_line(classes: list[str], probs, **fields) -> str:
+    return json.dumps(
+        {
+            **fields,
+            "label": classes[int(probs.argmax())],
+            "probabilities": {c: round(float(p), 4) for c, p in zip(classes, probs)},
+        }
+    )
+
+
+def _pcm_windows(stream, rate: int, target_rate: int, samples: int):
+    """Consecutive clips of raw 16-bit mono PCM from a stream, as each one completes."""
+    from stressvision.voice.audio import pcm16_to_float, resample
+
+    chunk = round(samples * rate / target_rate) * 2  # bytes of one clip at the input rate
+    start, pending = 0, b""
+    while True:
+        data = stream.read(chunk - len(pending))
+        pending += data
+        if len(pending) >= chunk or (not data and len(pending) >= chunk // 2):
+            clip = resample(pcm16_to_float(pending), rate, target_rate)
+            yield start, np.pad(clip, (0, max(0, samples - len(clip))))[:samples]
+            start += samples
+            pending = b""
+        if not data:
+            return
+
+
+def predict_voice(args: argparse.Namespace) -> int:
+    """One JSON line per clip window of each WAV file, or of raw PCM read from stdin (`-`)."""
+    from stressvision.voice.audio import read_recording_file
+    from stressvision.voice.inference import VoiceClassifier, clip_windows
+
+    model = VoiceClassifier(args.model, num_threads=args.threads)
+    failures = 0
+    for item in args.inputs:
+        try:
+            if item == "-":
+                rate = args.pcm_rate or model.sample_rate
+                windows = _pcm_windows(sys.stdin.buffer, rate, model.sample_rate, model.samples)
+                sources = [("-", windows)]
+            else:
+                files = _files(item, (".wav",))
+                sources = [
+                    (str(f), clip_windows(read_recording_file(f, model.sample_rate), model.samples))
+                    for f in files
+                ]
+            for name, windows in sources:
+                for start, clip in windows:
+                    probs = model.classify_features(model.clip_features(clip.astype(np.float32)))
+                    line = _probabilities_line(
+                        model.classes, probs, file=name, start_s=start / model.sample_rate
+                    )
+                    print(line, flush=True)
+        except StressVisionError as exc:
+            failures += 1
+            print(f"error: {exc}", file=sys.stderr)
+    return 1 if failures else 0
 
 
 def predict(args: argparse.Namespace) -> int:
     """One JSON line per face found; a bad input prints one error line and the rest go on."""
-    import numpy as np
+    if _is_voice_model(args.model):
+        return predict_voice(args)
 
     from stressvision.edge import FaceDetector, face_crop_from_file, load_edge_model, read_gray
 
@@ -48,26 +122,63 @@ def predict(args: argparse.Namespace) -> int:
                 continue
             probabilities = model.classifier.predict(np.stack(crops).astype(np.float32))
             for box, probs in zip(boxes, probabilities):
-                print(
-                    json.dumps(
-                        {
-                            "file": str(path),
-                            "box": list(box) if box else None,
-                            "label": model.classes[int(probs.argmax())],
-                            "probabilities": {c: round(float(p), 4) for c, p in zip(model.classes, probs)},
-                        }
-                    ),
-                    flush=True,
+                line = _probabilities_line(
+                    model.classes, probs, file=str(path), box=list(box) if box else None
                 )
+                print(line, flush=True)
         except StressVisionError as exc:
             failures += 1
             print(f"error: {exc}", file=sys.stderr)
     return 1 if failures else 0
 
 
+def evaluate_voice(args: argparse.Namespace) -> int:
+    """Score a WAV set in EmoDB, RAVDESS, TESS or folder-per-emotion naming."""
+    from stressvision.scores import confusion_report
+    from stressvision.voice.corpora import VOICE_EMOTIONS, read_voice_corpus
+    from stressvision.voice.inference import VoiceClassifier
+
+    model = VoiceClassifier(args.model, num_threads=args.threads)
+    corpus = read_voice_corpus(
+        args.data, model.sample_rate, model.samples / model.sample_rate, progress_every=0
+    )
+    for reason, n in sorted(corpus.skipped.items()):
+        print(f"warning: skipped {n} files: {reason}", file=sys.stderr)
+    targets = [model.source_to_class.get(e, e if e in model.classes else None) for e in VOICE_EMOTIONS]
+    labels = np.array(
+        [model.classes.index(targets[e]) if targets[e] else -1 for e in corpus.emotions], np.int64
+    )
+    keep = labels >= 0
+    if not keep.any():
+        raise StressVisionError(f"{args.data}: no readable WAV files of emotions this model knows")
+    predicted = model.predict(corpus.clips[keep].astype(np.float32) / 32768.0).argmax(axis=1)
+    report = confusion_report(labels[keep], predicted, model.classes)
+    report["skipped_unreadable"] = sum(corpus.skipped.values())
+    report["skipped_other_emotions"] = int((~keep).sum())
+    return _print_report(report, model.classes, args.json)
+
+
+def _print_report(report: dict, classes: list[str], as_json: bool) -> int:
+    report["macro_f1"] = report.pop("f1_macro")
+    if as_json:
+        print(json.dumps(report))
+        return 0
+    print(f"accuracy {report['accuracy']:.4f}   macro F1 {report['macro_f1']:.4f}   n {report['n']}")
+    print(f"{'class':12s} {'precision':>9s} {'recall':>7s} {'f1':>7s} {'support':>8s}")
+    for name, row in report["per_class"].items():
+        print(f"{name:12s} {row['precision']:9.4f} {row['recall']:7.4f} {row['f1']:7.4f} {row['support']:8d}")
+    print("confusion matrix (rows: true, columns: predicted):")
+    width = max(8, *(len(c) for c in classes))
+    print(" " * width + "".join(f"{c:>{width}s}" for c in classes))
+    for name, row in zip(classes, report["confusion_matrix"]):
+        print(f"{name:{width}s}" + "".join(f"{v:>{width}d}" for v in row))
+    return 0
+
+
 def evaluate(args: argparse.Namespace) -> int:
     """Score a folder-per-class set of face crops; folders may be classes or source emotions."""
-    import numpy as np
+    if _is_voice_model(args.model):
+        return evaluate_voice(args)
 
     from stressvision.edge import face_crop_from_file, labelled_faces, load_edge_model
     from stressvision.scores import confusion_report
@@ -91,21 +202,8 @@ def evaluate(args: argparse.Namespace) -> int:
         raise StressVisionError(f"{args.data}: no readable images in folders named after the model's classes")
     predicted = model.classifier.predict(np.stack(faces).astype(np.float32)).argmax(axis=1)
     report = confusion_report(np.asarray(kept), predicted, model.classes)
-    report["macro_f1"] = report.pop("f1_macro")
     report["skipped_unreadable"] = unreadable
-    if args.json:
-        print(json.dumps(report))
-        return 0
-    print(f"accuracy {report['accuracy']:.4f}   macro F1 {report['macro_f1']:.4f}   n {report['n']}")
-    print(f"{'class':12s} {'precision':>9s} {'recall':>7s} {'f1':>7s} {'support':>8s}")
-    for name, row in report["per_class"].items():
-        print(f"{name:12s} {row['precision']:9.4f} {row['recall']:7.4f} {row['f1']:7.4f} {row['support']:8d}")
-    print("confusion matrix (rows: true, columns: predicted):")
-    width = max(8, *(len(c) for c in model.classes))
-    print(" " * width + "".join(f"{c:>{width}s}" for c in model.classes))
-    for name, row in zip(model.classes, report["confusion_matrix"]):
-        print(f"{name:{width}s}" + "".join(f"{v:>{width}d}" for v in row))
-    return 0
+    return _print_report(report, model.classes, args.json)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,12 +211,17 @@ def main(argv: list[str] | None = None) -> int:
         prog="stressvision", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("predict", help="class probabilities for every face in images or folders")
-    p.add_argument("inputs", nargs="+", help="image files or folders")
+    p = sub.add_parser("predict", help="class probabilities for every face in images, or every voice clip")
+    p.add_argument("inputs", nargs="+", help="image or WAV files, folders, or - (raw PCM on stdin, voice)")
     p.add_argument("--no-detect", action="store_true", help="inputs are face crops: skip face detection")
+    p.add_argument("--pcm-rate", type=int, default=0, help="sample rate of stdin PCM (default: the model's)")
     p.set_defaults(func=predict)
     e = sub.add_parser("evaluate", help="accuracy, macro F1, per-class report on a labelled folder")
-    e.add_argument("--data", required=True, help="folder of <class or emotion>/ folders of face crops")
+    e.add_argument(
+        "--data",
+        required=True,
+        help="<class or emotion>/ folders of face crops, or a WAV set (folder or zip)",
+    )
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.set_defaults(func=evaluate)
     for command in (p, e):

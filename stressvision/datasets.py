@@ -265,8 +265,3 @@ def drop_empty_classes(
         "add photos for it (see README: your own photos) or set map_labels.empty_classes: drop",
     )
     return FaceSet(faces.images, labels, faces.official_split, faces.skipped), final, empty
-
-
-def class_counts(labels: np.ndarray, classes: tuple[str, ...] | list[str]) -> dict[str, int]:
-    counts = np.bincount(labels, minlength=len(classes))
-    return {name: int(n) for name, n in zip(classes, counts)}

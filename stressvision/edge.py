@@ -15,9 +15,8 @@ import numpy as np
 from stressvision.datasets import IMAGE_SUFFIXES, decode_face
 from stressvision.errors import DataError
 from stressvision.face_format import FACE_SIZE
-from stressvision.fileio import read_json
 from stressvision.litert import TFLiteClassifier
-from stressvision.model_config import CONFIG_NAME
+from stressvision.model_config import CONFIG_NAME, resolve_model
 
 
 @dataclass
@@ -35,20 +34,9 @@ class EdgeModel:
 
 
 def load_edge_model(path: str | os.PathLike, num_threads: int | None = None) -> EdgeModel:
-    """`path`: a .tflite file, or a folder holding one (int8 preferred) and model_config.json."""
-    path = Path(path)
-    if path.is_dir():
-        candidates = [path / f"{v}.tflite" for v in ("int8", "float16", "float32")]
-        found = [c for c in candidates if c.is_file()] or sorted(path.glob("*.tflite"))
-        if not found:
-            raise DataError(f"{path}: no .tflite model in this folder")
-        path = found[0]
-    if not path.is_file():
-        raise DataError(f"{path}: model file not found")
+    """A face model: see `resolve_model` for what `path` may be."""
+    path, config = resolve_model(path)
     config_path = path.parent / CONFIG_NAME
-    if not config_path.is_file():
-        raise DataError(f"{path}: no {CONFIG_NAME} beside the model, so its class labels are unknown")
-    config = read_json(config_path)
     classifier = TFLiteClassifier(path, num_threads=num_threads)
     n_out = int(classifier.output["shape"][-1])
     if n_out != len(config.get("classes", [])):

@@ -97,3 +97,8 @@ def labels_of_nonempty_classes(
         raise DataError(f"only {len(final)} class has {what}; a classifier needs at least 2")
     renumber = (np.cumsum(counts > 0) - 1).astype(np.int16)
     return renumber[labels], final, empty
+
+
+def class_counts(labels: np.ndarray, classes: tuple[str, ...] | list[str]) -> dict[str, int]:
+    counts = np.bincount(labels, minlength=len(classes))
+    return {name: int(n) for name, n in zip(classes, counts)}

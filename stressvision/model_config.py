@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from stressvision.errors import DataError
 from stressvision.face_format import FACE_SHAPE
 from stressvision.fileio import read_json, write_json
 
@@ -38,3 +39,27 @@ def save_model_config(directory: str | os.PathLike, config: dict) -> None:
 
 def load_model_config(directory: str | os.PathLike) -> dict:
     return read_json(Path(directory) / CONFIG_NAME)
+
+
+def resolve_model(path: str | os.PathLike) -> tuple[Path, dict]:
+    """`path`: a .tflite file, or a folder holding one (int8 preferred), with model_config.json
+    beside it; returns the model file and its config."""
+    path = Path(path)
+    if path.is_dir():
+        candidates = [path / f"{v}.tflite" for v in ("int8", "float16", "float32")]
+        found = [c for c in candidates if c.is_file()] or sorted(
+            p for p in path.glob("*.tflite") if p.name != "features.tflite"
+        )
+        if not found:
+            raise DataError(f"{path}: no .tflite model in this folder")
+        path = found[0]
+    if not path.is_file():
+        raise DataError(f"{path}: model file not found")
+    config_path = path.parent / CONFIG_NAME
+    if not config_path.is_file():
+        raise DataError(f"{path}: no {CONFIG_NAME} beside the model, so its class labels are unknown")
+    try:
+        config = read_json(config_path)
+    except ValueError:
+        raise DataError(f"{config_path}: not valid JSON; copy it again from the model folder") from None
+    return path, config

@@ -19,6 +19,9 @@ TINY_PROFILE = {
     "train": {"epochs": 25, "input_size": 48, "learning_rate": 0.003, "early_stopping_patience": 10},
     "quantize": {"representative_samples": 50},
     "benchmark": {"runs": 20, "warmup": 2},
+    "voice_download": {"sample": {"speakers": 8, "clips_per_emotion": 5}},
+    "voice_train": {"epochs": 60},
+    "voice_benchmark": {"runs": 10, "warmup": 2},
 }
 
 

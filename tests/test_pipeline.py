@@ -16,6 +16,20 @@ from tests.conftest import git, run, set_params
 pytestmark = pytest.mark.pipeline
 
 STAGES = ("download", "map_labels", "split", "balance", "train", "evaluate", "quantize", "benchmark")
+VOICE_STAGES = tuple(
+    f"voice_{name}"
+    for name in (
+        "download",
+        "map_labels",
+        "split",
+        "balance",
+        "features",
+        "train",
+        "evaluate",
+        "quantize",
+        "benchmark",
+    )
+)
 
 
 def ran_stages(output: str) -> list[str]:
@@ -24,9 +38,13 @@ def ran_stages(output: str) -> list[str]:
 
 def test_every_stage_runs_and_every_declared_output_exists(pipeline_project: Path):
     log = (pipeline_project / "first_repro.log").read_text()
-    assert ran_stages(log) == list(STAGES)
+    ran = ran_stages(log)
+    assert [s for s in ran if s in STAGES] == list(STAGES)
+    assert [s for s in ran if s in VOICE_STAGES] == list(VOICE_STAGES) and len(ran) == len(
+        STAGES + VOICE_STAGES
+    )
     lock = yaml.safe_load((pipeline_project / "dvc.lock").read_text())
-    assert set(lock["stages"]) == set(STAGES)
+    assert set(lock["stages"]) == set(STAGES + VOICE_STAGES)
     dvc_yaml = yaml.safe_load((pipeline_project / "dvc.yaml").read_text())
     declared = 0
     for name, stage in lock["stages"].items():
@@ -45,6 +63,9 @@ def test_every_stage_runs_and_every_declared_output_exists(pipeline_project: Pat
     for stage in ("train", "evaluate", "quantize", "benchmark"):
         assert metrics[f"metrics/{stage}.json"]["data"], stage
     assert metrics["metrics/benchmark.json"]["data"]["int8"]["p95_ms"] > 0
+    for stage in ("map_labels", "split", "balance", "train", "evaluate", "quantize", "benchmark"):
+        assert metrics[f"metrics/voice/{stage}.json"]["data"], stage
+    assert metrics["metrics/voice/benchmark.json"]["data"]["int8"]["p95_ms"] > 0
 
 
 def test_second_repro_runs_nothing(pipeline_project: Path):
@@ -117,11 +138,15 @@ def test_queued_experiments_run_and_show_the_key_columns(pipeline_project: Path)
     header, *rows = table.strip().splitlines()
     for column in (
         "metrics/evaluate.json:accuracy",
+        "metrics/evaluate.json:f1_macro",
         "metrics/quantize.json:int8.accuracy",
-        "int8.p95_ms",
+        "metrics/benchmark.json:int8.p95_ms",
         "metrics/quantize.json:int8.size_mb",
         "kpi.all_pass",
         "train.model",
+        "metrics/voice/evaluate.json:accuracy",
+        "metrics/voice/benchmark.json:int8.p95_ms",
+        "voice_train.model",
     ):
         assert column in header.split(","), (column, header)
     assert len(rows) == 4  # workspace, HEAD and the two experiments

@@ -37,12 +37,12 @@ INFRASTRUCTURE = {"errors", "params", "fileio", "stage"}  # shared plumbing, not
 
 
 def imported_modules(path, seen=None) -> set[str]:
-    """stressvision modules a file imports, followed through the package."""
+    """stressvision modules a file imports (dotted below the package), followed through it."""
     seen = set() if seen is None else seen
-    for name in re.findall(r"from stressvision\.(\w+) import", path.read_text()):
+    for name in re.findall(r"from stressvision\.([\w.]+) import", path.read_text()):
         if name not in seen:
             seen.add(name)
-            imported_modules(ROOT / "stressvision" / f"{name}.py", seen)
+            imported_modules(ROOT / "stressvision" / f"{name.replace('.', '/')}.py", seen)
     return seen
 
 
@@ -52,6 +52,7 @@ def test_every_stage_depends_on_the_package_modules_it_runs():
     for name, stage in stages.items():
         needed = imported_modules(ROOT / "stages" / f"{name}.py") - INFRASTRUCTURE
         declared = {d.removeprefix("stressvision/").removesuffix(".py") for d in stage["deps"]}
+        declared = {d.replace("/", ".") for d in declared}  # stressvision/voice/x.py -> voice.x
         assert needed <= declared, f"{name} lacks deps: {sorted(needed - declared)}"
 
 

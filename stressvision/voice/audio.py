@@ -95,11 +95,11 @@ def fix_length(signal: np.ndarray, length: int) -> np.ndarray:
     return np.pad(signal, (0, length - len(signal)))
 
 
-def load_clip(data: bytes, sample_rate: int, clip_seconds: float, source: str = "<bytes>") -> np.ndarray:
-    """A WAV file as the model's input: mono, at `sample_rate`, exactly `clip_seconds` long.
+def load_recording(data: bytes, sample_rate: int, source: str = "<bytes>") -> np.ndarray:
+    """A whole WAV file, mono at `sample_rate`.
 
-    Stereo is mixed down, other rates are resampled; a clip shorter than MIN_SECONDS or
-    silent throughout is rejected (an AudioError with a reason), since it carries no speech.
+    Stereo is mixed down, other rates are resampled; a recording shorter than MIN_SECONDS
+    or silent throughout is rejected (an AudioError with a reason): it carries no speech.
     """
     samples, rate = decode_wav(data, source)
     mono = samples.mean(axis=1)
@@ -107,16 +107,21 @@ def load_clip(data: bytes, sample_rate: int, clip_seconds: float, source: str = 
         raise AudioError(source, f"too short (under {MIN_SECONDS} s)")
     if not np.any(np.abs(mono) > 1e-4):
         raise AudioError(source, "silent")
-    return fix_length(resample(mono, rate, sample_rate), round(sample_rate * clip_seconds))
+    return resample(mono, rate, sample_rate)
 
 
-def read_clip_file(path: str | os.PathLike, sample_rate: int, clip_seconds: float) -> np.ndarray:
+def load_clip(data: bytes, sample_rate: int, clip_seconds: float, source: str = "<bytes>") -> np.ndarray:
+    """A WAV file as the model's input: mono, at `sample_rate`, exactly `clip_seconds` long."""
+    return fix_length(load_recording(data, sample_rate, source), round(sample_rate * clip_seconds))
+
+
+def read_recording_file(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
     path = Path(path)
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise AudioError(str(path), f"unreadable ({exc.strerror})") from None
-    return load_clip(data, sample_rate, clip_seconds, str(path))
+    return load_recording(data, sample_rate, str(path))
 
 
 def pcm16_to_float(raw: bytes) -> np.ndarray:

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 import numpy as np
 
 from stressvision.errors import DataError
-from stressvision.fileio import read_json
 from stressvision.litert import TFLiteClassifier
-from stressvision.model_config import CONFIG_NAME
+from stressvision.model_config import CONFIG_NAME, resolve_model
 
 
 class VoiceClassifier:
@@ -23,11 +21,7 @@ class VoiceClassifier:
     and model_config.json. Takes mono float clips in [-1, 1] at the config's sample rate."""
 
     def __init__(self, model_path: str | os.PathLike, num_threads: int | None = None):
-        model_path = Path(model_path)
-        config_path = model_path.parent / CONFIG_NAME
-        if not config_path.is_file():
-            raise DataError(f"{model_path}: no {CONFIG_NAME} beside it; copy the whole model folder")
-        self.config = read_json(config_path)
+        model_path, self.config = resolve_model(model_path)
         if self.config.get("modality") != "voice":
             raise DataError(f"{model_path}: not a voice model (its {CONFIG_NAME} has no modality: voice)")
         self.classes: list[str] = self.config["classes"]
@@ -35,6 +29,10 @@ class VoiceClassifier:
         self.sample_rate: int = self.config["input"]["sample_rate"]
         self.features = TFLiteClassifier(model_path.parent / self.config["features_model"], num_threads)
         self.classifier = TFLiteClassifier(model_path, num_threads)
+        self.source_to_class: dict[str, str | None] = dict(self.config.get("source_to_class", {}))
+        n_out = int(self.classifier.output["shape"][-1])
+        if n_out != len(self.classes):
+            raise DataError(f"{model_path}: {len(self.classes)} classes in {CONFIG_NAME} for {n_out} outputs")
 
     def clip_features(self, clip: np.ndarray) -> np.ndarray:
         """Features of one clip (samples,), as the classifier takes them (without batch axis)."""
@@ -61,3 +59,14 @@ class VoiceClassifier:
             self.classify_features(self.clip_features(clip))
             times[i] = (time.perf_counter() - started) * 1000.0
         return times
+
+
+def clip_windows(signal: np.ndarray, samples: int) -> list[tuple[int, np.ndarray]]:
+    """(start sample, clip) windows of a recording: one centred clip when it is short, else
+    consecutive clips; a last partial window counts when it is at least half a clip."""
+    from stressvision.voice.audio import fix_length
+
+    if len(signal) <= samples:
+        return [(0, fix_length(signal, samples))]
+    starts = range(0, len(signal) - samples // 2 + 1, samples)
+    return [(start, fix_length(signal[start : start + samples], samples)) for start in starts]

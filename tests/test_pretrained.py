@@ -1,0 +1,72 @@
+"""The shipped models in pretrained/: usable with nothing but what ships there."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stressvision.voice.audio import encode_wav
+from tests.conftest import ROOT
+
+PRETRAINED = ROOT / "pretrained"
+REAL_EMODB = ROOT.parent / "shared" / "datasets" / "emodb.zip"
+VOICE = PRETRAINED / "voice_emodb_emotions"
+
+
+def stressvision(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "stressvision.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.mark.parametrize(
+    "folder", sorted(p for p in PRETRAINED.iterdir() if p.is_dir()), ids=lambda p: p.name
+)
+def test_every_pretrained_model_is_small_and_documented(folder: Path):
+    config = json.loads((folder / "model_config.json").read_text())
+    assert config["classes"] and (folder / "int8.tflite").stat().st_size <= 2 * 2**20
+    assert f"## {folder.name}" in (PRETRAINED / "README.md").read_text()
+
+
+def test_the_voice_model_predicts_from_a_copy_without_the_project(tmp_path: Path):
+    """Only the shipped folder, in a directory with no params.yaml: what an edge device has."""
+    model = tmp_path / "model"
+    model.mkdir()
+    for file in VOICE.iterdir():
+        (model / file.name).write_bytes(file.read_bytes())
+    t = np.arange(44100 * 3) / 44100
+    speech_like = 0.3 * np.sin(2 * np.pi * 160 * t) * (np.sin(2 * np.pi * 4 * t) > 0)
+    (tmp_path / "clip.wav").write_bytes(encode_wav(speech_like.astype(np.float32), 44100))
+    result = stressvision("predict", "--model", str(model), str(tmp_path / "clip.wav"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    classes = json.loads((VOICE / "model_config.json").read_text())["classes"]
+    assert len(lines) == 2 and set(lines[0]["probabilities"]) == set(classes)
+
+
+@pytest.mark.skipif(not REAL_EMODB.is_file(), reason=f"{REAL_EMODB} not present")
+def test_the_voice_model_card_figure_is_what_evaluate_measures(tmp_path: Path):
+    """The card's test accuracy, re-measured on the real EmoDB test speakers (10 and 11)."""
+    with zipfile.ZipFile(REAL_EMODB) as archive:
+        for name in archive.namelist():
+            if re.fullmatch(r"wav/1[01]\w+\.wav", name):
+                archive.extract(name, tmp_path)
+    result = stressvision(
+        "evaluate", "--model", str(VOICE), "--data", str(tmp_path / "wav"), "--json", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    card = (PRETRAINED / "README.md").read_text()
+    assert report["n"] == 93
+    assert f"**{report['accuracy']:.3f}** (macro F1 {report['macro_f1']:.3f})" in card, report["accuracy"]

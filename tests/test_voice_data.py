@@ -1,0 +1,223 @@
+"""The voice branch's data path: WAV decoding, corpus naming, bad files, speakers, features."""
+
+from __future__ import annotations
+
+import struct
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks.project_copy import ROOT
+from stressvision.errors import DataError, ParamsError
+from stressvision.params import Section
+from stressvision.voice.audio import AudioError, decode_wav, encode_wav, fix_length, load_clip, resample
+from stressvision.voice.corpora import VOICE_EMOTIONS, label_from_path, read_voice_corpus
+from stressvision.voice.download import CORPUS_FILE, fetch_voice_corpus
+from stressvision.voice.sample_voices import write_sample_corpus
+from stressvision.voice.speakers import SpeakerSplitConfig, assign_speakers, speaker_folds
+
+REAL_EMODB = ROOT.parent / "shared" / "datasets" / "emodb.zip"
+RATE = 16000
+
+
+def tone(freq: float = 440.0, seconds: float = 1.0, rate: int = RATE) -> np.ndarray:
+    t = np.arange(round(seconds * rate)) / rate
+    return (0.5 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def wav_bytes(
+    samples: np.ndarray, rate: int, tag: int = 1, bits: int = 16, extensible: bool = False
+) -> bytes:
+    """A WAV file written by hand, for the encodings the stdlib `wave` module cannot write."""
+    frames = samples if samples.ndim == 2 else samples[:, None]
+    channels = frames.shape[1]
+    if tag == 3:
+        data = frames.astype("<f4" if bits == 32 else "<f8").tobytes()
+    elif bits == 8:
+        data = np.round(frames * 127 + 128).astype(np.uint8).tobytes()
+    elif bits == 24:
+        ints = np.round(frames * 8388607).astype("<i4").reshape(-1)
+        data = b"".join(int(v).to_bytes(3, "little", signed=True) for v in ints)
+    else:
+        data = np.round(frames * (2 ** (bits - 1) - 1)).astype(f"<i{bits // 8}").tobytes()
+    block = channels * bits // 8
+    fmt = struct.pack("<HHIIHH", 0xFFFE if extensible else tag, channels, rate, rate * block, block, bits)
+    if extensible:
+        fmt += struct.pack("<HHI", 22, bits, 0) + struct.pack("<H", tag) + b"\x00" * 14
+    chunks = b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(data)) + data
+    return b"RIFF" + struct.pack("<I", 4 + len(chunks)) + b"WAVE" + chunks
+
+
+@pytest.mark.parametrize(
+    "tag,bits,extensible",
+    [(1, 8, False), (1, 16, False), (1, 24, False), (1, 32, False), (3, 32, False), (3, 64, True)],
+)
+def test_every_common_wav_encoding_decodes_to_the_same_signal(tag, bits, extensible):
+    signal = tone(seconds=0.2)
+    decoded, rate = decode_wav(wav_bytes(signal, RATE, tag, bits, extensible))
+    assert rate == RATE and decoded.shape == (len(signal), 1)
+    assert np.abs(decoded[:, 0] - signal).max() < (0.01 if bits == 8 else 1e-3)
+
+
+def test_stereo_is_mixed_down_and_other_rates_are_resampled_without_shifting_pitch():
+    left, right = tone(440, rate=44100), tone(440, rate=44100) * 0.5
+    clip = load_clip(wav_bytes(np.stack([left, right], axis=1), 44100), RATE, 1.0)
+    assert clip.shape == (RATE,)
+    spectrum = np.abs(np.fft.rfft(clip))
+    assert abs(np.argmax(spectrum) * RATE / len(clip) - 440) <= 1.0  # still 440 Hz
+    assert abs(np.abs(clip).max() - 0.375) < 0.01  # the mean of both channels
+
+
+def test_resampling_down_removes_what_the_new_rate_cannot_hold():
+    high = tone(7000, rate=44100)  # above the 4 kHz Nyquist limit of 8 kHz audio
+    assert np.abs(resample(high, 44100, 8000)).max() < 0.01
+
+
+def test_clips_are_centre_cropped_or_zero_padded_to_the_param_length():
+    assert fix_length(np.arange(10.0), 4).tolist() == [3, 4, 5, 6]
+    assert fix_length(np.ones(3), 5).tolist() == [1, 1, 1, 0, 0]
+    assert load_clip(encode_wav(tone(seconds=3.0), RATE), RATE, 2.0).shape == (2 * RATE,)
+    assert load_clip(encode_wav(tone(seconds=0.5), RATE), RATE, 2.0).shape == (2 * RATE,)
+
+
+@pytest.mark.parametrize(
+    "data,reason",
+    [
+        (b"\xff\xd8\xff\xe0 a jpeg", "not a WAV file"),
+        (b"", "not a WAV file"),
+        (wav_bytes(tone(), RATE)[:30], "corrupt WAV header"),
+        (wav_bytes(tone(), RATE)[:36], "corrupt WAV (no audio data)"),
+        (encode_wav(tone(seconds=0.05), RATE), "too short (under 0.1 s)"),
+        (encode_wav(np.zeros(RATE, np.float32), RATE), "silent"),
+        (wav_bytes(tone(), RATE, tag=6, bits=8), "unsupported WAV encoding (format 6, 8 bits)"),
+    ],
+)
+def test_unusable_files_are_refused_with_a_short_reason(data, reason):
+    with pytest.raises(AudioError) as error:
+        load_clip(data, RATE, 1.0, "x.wav")
+    assert error.value.reason == reason and str(error.value) == f"x.wav: {reason}"
+
+
+@pytest.mark.parametrize(
+    "path,emotion,speaker",
+    [
+        ("wav/03a01Wa.wav", "angry", "emodb:03"),
+        ("wav/16b10Lb.wav", "boredom", "emodb:16"),
+        ("Actor_12/03-01-02-01-01-02-12.wav", "calm", "ravdess:12"),
+        ("Actor_01/03-01-08-02-02-01-01.wav", "surprise", "ravdess:01"),
+        ("TESS/YAF_pleasant_surprised/YAF_bath_ps.wav", "surprise", "tess:YAF"),
+        ("OAF_Fear/OAF_back_fear.wav", "fear", "tess:OAF"),
+        ("mine/Happiness/anna_take3.wav", "happy", "folder:anna"),
+        ("sad/clip.wav", "sad", "folder:clip.wav"),
+    ],
+)
+def test_labels_and_speakers_come_from_each_corpus_naming(path, emotion, speaker):
+    label = label_from_path(path)
+    assert (label.emotion, label.speaker) == (emotion, speaker)
+    assert label.emotion in VOICE_EMOTIONS
+
+
+def test_unknown_names_give_no_label():
+    assert label_from_path("wav/readme.wav") is None
+    assert label_from_path("Actor_01/03-01-09-01-01-01-01.wav") is None  # no emotion 09 in RAVDESS
+
+
+def test_a_corpus_with_bad_files_keeps_the_good_ones_and_counts_the_rest(tmp_path: Path):
+    archive = tmp_path / "corpus.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("wav/03a01Wa.wav", encode_wav(tone(seconds=2.5), 22050))
+        z.writestr("wav/03a02Ta.wav", wav_bytes(np.stack([tone(), tone()], 1), 44100, bits=24))
+        z.writestr("wav/03a03Na.wav", b"RIFF garbage")
+        z.writestr("wav/03a04Fa.wav", encode_wav(np.zeros(8000, np.float32), RATE))
+        z.writestr("wav/notes.txt", b"hello")
+        z.writestr("wav/random_name.wav", encode_wav(tone(), RATE))
+        z.writestr("__MACOSX/wav/._03a01Wa.wav", b"resource fork")
+    corpus = read_voice_corpus(archive, RATE, 2.0)
+    assert corpus.clips.shape == (2, 2 * RATE) and corpus.clips.dtype == np.int16
+    assert [VOICE_EMOTIONS[e] for e in corpus.emotions] == ["angry", "sad"]
+    assert corpus.speakers.tolist() == ["emodb:03", "emodb:03"]
+    assert corpus.skipped == {
+        "not a WAV file": 1,
+        "silent": 1,
+        "not a .wav file": 1,
+        "file name follows no known corpus naming (EmoDB, RAVDESS, TESS, <emotion>/)": 1,
+    }
+
+
+def test_a_folder_per_class_set_reads_like_an_archive(tmp_path: Path):
+    for emotion in ("happy", "Anger"):
+        (tmp_path / "set" / emotion).mkdir(parents=True)
+        (tmp_path / "set" / emotion / "bob_1.wav").write_bytes(encode_wav(tone(), RATE))
+    corpus = read_voice_corpus(tmp_path / "set", RATE, 1.0)
+    assert sorted(VOICE_EMOTIONS[e] for e in corpus.emotions) == ["angry", "happy"]
+    with pytest.raises(DataError, match="not a zip archive or a folder"):
+        read_voice_corpus(tmp_path / "set" / "happy" / "bob_1.wav", RATE, 1.0)
+
+
+def test_local_corpus_sources_and_the_offline_error(tmp_path: Path):
+    folder = tmp_path / "ravdess" / "Actor_01"
+    folder.mkdir(parents=True)
+    (folder / "03-01-05-01-01-01-01.wav").write_bytes(encode_wav(tone(), RATE))
+    packed = fetch_voice_corpus("ravdess", str(tmp_path / "ravdess"), "x/y", tmp_path / "raw", tmp_path / "p")
+    assert packed == tmp_path / "raw" / CORPUS_FILE
+    assert zipfile.ZipFile(packed).namelist() == ["Actor_01/03-01-05-01-01-01-01.wav"]
+    copied = fetch_voice_corpus("ravdess", str(packed), "x/y", tmp_path / "raw2", tmp_path / "p")
+    assert copied.read_bytes() == packed.read_bytes()
+    with pytest.raises(DataError) as error:  # no archive, no Kaggle credentials (see conftest)
+        fetch_voice_corpus(
+            "tess", "", "ejlok1/toronto-emotional-speech-set-tess", tmp_path / "r3", tmp_path / "p"
+        )
+    message = str(error.value)
+    assert "voice_download.archive" in message and "KAGGLE_USERNAME" in message and "\n" not in message
+    with pytest.raises(DataError, match="not a zip archive"):
+        fetch_voice_corpus(
+            "emodb", str(folder / "03-01-05-01-01-01-01.wav"), "x/y", tmp_path / "r4", tmp_path / "p"
+        )
+
+
+def test_the_sample_corpus_is_deterministic_and_in_emodb_naming(tmp_path: Path):
+    a = write_sample_corpus(tmp_path / "a.zip", speakers=3, clips_per_emotion=1, seed=7, progress=False)
+    b = write_sample_corpus(tmp_path / "b.zip", speakers=3, clips_per_emotion=1, seed=7, progress=False)
+    assert a.read_bytes() == b.read_bytes()
+    corpus = read_voice_corpus(a, RATE, 2.0)
+    assert len(corpus.clips) == 21 and not corpus.skipped
+    assert sorted(set(corpus.speakers)) == ["emodb:01", "emodb:02", "emodb:03"]
+
+
+def split_config(**values) -> SpeakerSplitConfig:
+    params = {"test_speakers": [], "val_speakers": [], "test": 0.25, "val": 0.125, "seed": 1} | values
+    return SpeakerSplitConfig.from_section(Section("voice_split", params))
+
+
+def test_no_speaker_is_in_two_splits():
+    speakers = [f"s{i}" for i in range(8) for _ in range(5)]
+    parts = assign_speakers(speakers, split_config())
+    assert [len(parts[s]) for s in ("train", "val", "test")] == [5, 1, 2]
+    assert sorted(parts["train"] + parts["val"] + parts["test"]) == sorted(set(speakers))
+    listed = assign_speakers(speakers, split_config(test_speakers=["s3"], val_speakers=["s0"]))
+    assert listed["test"] == ["s3"] and listed["val"] == ["s0"] and "s3" not in listed["train"]
+
+
+def test_speaker_split_errors_name_the_key_or_the_fix():
+    with pytest.raises(ParamsError, match=r"voice_split.test_speakers: no clips of speaker 'emodb:99'"):
+        assign_speakers(["a", "b", "c"], split_config(test_speakers=["emodb:99"]))
+    with pytest.raises(DataError, match="add recordings of more speakers"):
+        assign_speakers(["a", "b"], split_config())
+    with pytest.raises(ParamsError, match="also a test speaker"):
+        split_config(test_speakers=["a"], val_speakers=["a"])
+    folds = speaker_folds([f"s{i}" for i in range(5)], 5)
+    assert sorted(s for fold in folds for s in fold) == [f"s{i}" for i in range(5)]
+
+
+@pytest.mark.skipif(not REAL_EMODB.is_file(), reason=f"{REAL_EMODB} not present")
+def test_real_emodb_reads_every_file_with_its_speaker_and_emotion():
+    with zipfile.ZipFile(REAL_EMODB) as z:
+        names = [n for n in z.namelist() if n.endswith(".wav")]
+    corpus = read_voice_corpus(REAL_EMODB, RATE, 2.0)
+    assert len(corpus.clips) == len(names) == 408 and not corpus.skipped
+    assert len(set(corpus.speakers)) == 8
+    emotions = {VOICE_EMOTIONS[e] for e in corpus.emotions}
+    assert emotions == {"angry", "boredom", "disgust", "fear", "happy", "sad", "neutral"}
+    assert np.abs(corpus.clips).max() > 8000  # real speech, not near-silence

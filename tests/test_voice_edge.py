@@ -1,0 +1,101 @@
+"""The edge command on the pipeline's voice model: WAV files, raw PCM on stdin, WAV test sets."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stressvision.voice.audio import encode_wav
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.pipeline
+
+
+def stressvision(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "stressvision.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        input=stdin,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def wav_test_set(pipeline_project: Path, tmp_path_factory) -> Path:
+    """The voice test split written back as WAV files under their EmoDB names, plus a broken one."""
+    root = tmp_path_factory.mktemp("voice-test") / "wav"
+    root.mkdir()
+    test = np.load(pipeline_project / "data/voice/split/test.npz")
+    for clip, name in zip(test["clips"], test["files"]):
+        (root / Path(str(name)).name).write_bytes(encode_wav(clip.astype(np.float32) / 32767.0, 16000))
+    (root / "03a99Wa.wav").write_bytes(b"RIFF....WAVEbroken")
+    return root
+
+
+def test_evaluate_on_a_wav_set_reproduces_the_quantize_stage(pipeline_project: Path, wav_test_set: Path):
+    model = pipeline_project / "models/voice/tflite"
+    result = stressvision("evaluate", "--model", str(model), "--data", str(wav_test_set), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    expected = json.loads((pipeline_project / "metrics/voice/quantize.json").read_text())["int8"]
+    assert report["n"] == len(np.load(pipeline_project / "data/voice/split/test.npz")["labels"])
+    assert report["accuracy"] == pytest.approx(expected["accuracy"], abs=1e-9)
+    assert report["macro_f1"] == pytest.approx(expected["f1_macro"], abs=1e-9)
+    assert report["skipped_unreadable"] == 1 and b"skipped 1 files: corrupt WAV" in result.stderr
+
+
+def test_predict_windows_wav_files_and_reads_raw_pcm_from_stdin(pipeline_project: Path, tmp_path: Path):
+    model = pipeline_project / "models/voice/tflite"
+    clips = np.load(pipeline_project / "data/voice/split/test.npz")["clips"][:3].astype(np.float32) / 32767.0
+    long = np.concatenate([clips[0], clips[1], clips[2][:16000]])  # 5 s: windows at 0, 2 and 4 s
+    (tmp_path / "long.wav").write_bytes(encode_wav(long, 16000))
+    (tmp_path / "broken.wav").write_bytes(b"not audio")
+    result = stressvision(
+        "predict", "--model", str(model), str(tmp_path / "broken.wav"), str(tmp_path / "long.wav")
+    )
+    assert result.returncode == 1  # one input failed, the other was still processed
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["start_s"] for line in lines] == [0.0, 2.0, 4.0]
+    assert all(abs(sum(line["probabilities"].values()) - 1) < 0.05 for line in lines)
+    assert result.stderr.decode().strip().splitlines() == [
+        f"error: {tmp_path / 'broken.wav'}: not a WAV file"
+    ]
+
+    pcm = np.round(np.concatenate([clips[0], clips[1]]) * 32767).astype("<i2").tobytes()
+    piped = stressvision("predict", "--model", str(model), "-", stdin=pcm)
+    assert piped.returncode == 0, piped.stderr
+    from_stdin = [json.loads(line) for line in piped.stdout.splitlines()]
+    assert [line["start_s"] for line in from_stdin] == [0.0, 2.0]
+    assert from_stdin[0]["probabilities"] == lines[0]["probabilities"]  # same clip, same answer
+
+
+def test_voice_commands_never_import_tensorflow(pipeline_project: Path, wav_test_set: Path):
+    model = pipeline_project / "models/voice/tflite/int8.tflite"
+    code = (
+        "import sys\n"
+        "from stressvision.cli import main\n"
+        f"main(['evaluate', '--model', {str(model)!r}, '--data', {str(wav_test_set)!r}, '--json'])\n"
+        f"main(['predict', '--model', {str(model)!r}, {str(wav_test_set)!r}])\n"
+        "loaded = {m.split('.')[0] for m in sys.modules}\n"
+        "print('HEAVY', sorted({'tensorflow', 'keras', 'pandas', 'sklearn'} & loaded))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    assert "HEAVY []" in result.stdout
+
+
+def test_a_face_model_is_not_taken_for_a_voice_model(pipeline_project: Path, tmp_path: Path):
+    (tmp_path / "x.wav").write_bytes(encode_wav(np.zeros(100, np.float32), 16000))
+    from stressvision.errors import DataError
+    from stressvision.voice.inference import VoiceClassifier
+
+    with pytest.raises(DataError, match="not a voice model"):
+        VoiceClassifier(pipeline_project / "models/tflite/int8.tflite")

@@ -1,0 +1,133 @@
+"""Voice features and models: TFLite parity, the exact baseline, INT8 export, param checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from stressvision.errors import ParamsError
+from stressvision.export import to_tflite
+from stressvision.litert import TFLiteClassifier
+from stressvision.params import Section
+from stressvision.voice.features import FeatureConfig, FeatureExtractor, standardization_statistics
+from stressvision.voice.models import build_lstm_baseline
+from stressvision.voice.training import VoiceTrainConfig, build_voice_model, make_voice_dataset
+
+TRAIN_PARAMS = {
+    "model": "functionals_mlp",
+    "epochs": 2,
+    "batch_size": 8,
+    "learning_rate": 0.001,
+    "lr_schedule": "constant",
+    "keep": "last",
+    "dropout": 0.5,
+    "early_stopping_patience": 0,
+    "class_weights": True,
+    "mixup_alpha": 0.2,
+    "spec_augment": {"time_masks": 2, "time_width": 20, "freq_masks": 2, "freq_width": 8},
+    "seed": 1,
+}
+
+
+def clips(n: int = 4, seconds: float = 1.0) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    t = np.arange(round(16000 * seconds)) / 16000
+    voiced = np.sin(2 * np.pi * 180 * t) * (np.sin(2 * np.pi * 3 * t) > 0)
+    return (0.3 * voiced + 0.01 * rng.standard_normal((n, len(t)))).astype(np.float32)
+
+
+@pytest.mark.parametrize("kind", ["functionals", "logmel", "mfcc", "mfcc_mean"])
+def test_features_tflite_matches_tensorflow(kind, tmp_path):
+    config = FeatureConfig(kind=kind, clip_seconds=1.0, cmvn=kind in ("logmel", "mfcc"))
+    x = clips()
+    extractor = FeatureExtractor(
+        config, standardization_statistics(config, FeatureExtractor(config).extract(x))
+    )
+    expected = extractor.extract(x)
+    assert expected.shape == (4, *config.shape) and np.isfinite(expected).all()
+    path = tmp_path / "features.tflite"
+    path.write_bytes(extractor.to_tflite())
+    features = TFLiteClassifier(path)  # a float model: no quantization in or out
+    got = np.stack([features.invoke_raw(clip[None])[0] for clip in x])
+    np.testing.assert_allclose(got, expected, atol=2e-3, rtol=1e-3)
+
+
+def test_mfccs_are_tensorflow_mfccs():
+    x = clips(2)
+    logmel = FeatureExtractor(FeatureConfig(kind="logmel", clip_seconds=1.0, cmvn=False)).extract(x)
+    mfcc = FeatureExtractor(FeatureConfig(kind="mfcc", clip_seconds=1.0, cmvn=False)).extract(x)
+    reference = tf.signal.mfccs_from_log_mel_spectrograms(logmel).numpy()[..., :40]
+    np.testing.assert_allclose(mfcc, reference, atol=1e-3)
+
+
+def test_the_lstm_baseline_is_the_published_architecture():
+    model = build_lstm_baseline(7)
+    kinds = [(type(layer).__name__, getattr(layer, "units", None)) for layer in model.layers[1:]]
+    assert kinds == [
+        ("LSTM", 256),
+        ("Dropout", None),
+        ("Dense", 128),
+        ("Dropout", None),
+        ("Dense", 64),
+        ("Dropout", None),
+        ("Dense", 7),
+    ]
+    assert model.input_shape == (None, 40, 1) and model.layers[1].activation.__name__ == "linear"
+    assert [model.layers[i].activation.__name__ for i in (3, 5, 7)] == ["relu", "relu", "softmax"]
+
+
+@pytest.mark.parametrize(
+    "model,shape", [("functionals_mlp", (624,)), ("cnn_logmel", (98, 64)), ("lstm_baseline", (40, 1))]
+)
+def test_every_voice_model_exports_to_int8_and_runs_in_litert(model, shape, tmp_path):
+    features = np.random.default_rng(0).standard_normal((16, *shape)).astype(np.float32)
+    config = VoiceTrainConfig.from_section(
+        Section("voice_train", TRAIN_PARAMS | {"model": model}),
+        {"functionals_mlp": "functionals", "cnn_logmel": "logmel", "lstm_baseline": "mfcc_mean"}[model],
+    )
+    keras_model = build_voice_model(config, shape, 7)
+    path = tmp_path / "int8.tflite"
+    path.write_bytes(to_tflite(keras_model, "int8", features))
+    int8 = TFLiteClassifier(path)
+    assert int8.input_dtype == np.int8
+    probabilities = int8.dequantize_output(int8.invoke_raw(int8.quantize_input(features[:1])))
+    assert probabilities.shape == (1, 7) and abs(probabilities.sum() - 1) < 0.05
+    agreement = [
+        int8.dequantize_output(int8.invoke_raw(int8.quantize_input(row[None])))[0].argmax()
+        for row in features
+    ] == keras_model.predict(features, verbose=0).argmax(1)
+    assert np.mean(agreement) >= 0.75
+
+
+def test_a_model_that_cannot_read_the_features_is_a_one_line_params_error():
+    with pytest.raises(ParamsError) as error:
+        VoiceTrainConfig.from_section(
+            Section("voice_train", TRAIN_PARAMS | {"model": "lstm_baseline"}), "logmel"
+        )
+    assert "voice_train.model: lstm_baseline needs voice_features.kind mfcc_mean" in str(error.value)
+    section = {"kind": "functionals", "frame_ms": 25, "hop_ms": 10, "n_mels": 64, "n_mfcc": 40}
+    section |= {"fmin": 20, "fmax": 8000, "cmvn": True, "standardize": True}
+    with pytest.raises(ParamsError, match="voice_features.cmvn: must be false for functionals"):
+        FeatureConfig.from_section(Section("voice_features", section), 16000, 2.0)
+    with pytest.raises(ParamsError, match="voice_features.fmax"):
+        FeatureConfig.from_section(Section("voice_features", section | {"cmvn": False}), 8000, 2.0)
+
+
+def test_training_batches_are_masked_mixed_and_the_same_for_the_same_seed():
+    config = VoiceTrainConfig.from_section(
+        Section("voice_train", TRAIN_PARAMS | {"model": "cnn_logmel"}), "logmel"
+    )
+    features = np.ones((16, 50, 20), np.float32)
+    labels = np.arange(16) % 4
+
+    def first_batch():
+        return next(iter(make_voice_dataset(features, labels, 4, 8, True, config)))
+
+    (x1, y1), (x2, y2) = first_batch(), first_batch()
+    np.testing.assert_array_equal(x1.numpy(), x2.numpy())
+    np.testing.assert_array_equal(y1.numpy(), y2.numpy())
+    assert (x1.numpy() == 0).any()  # masked bands
+    assert np.allclose(y1.numpy().sum(1), 1) and (y1.numpy().max(1) < 1).any()  # mixed-up labels
+    x_val, y_val = next(iter(make_voice_dataset(features, labels, 4, 8, False)))
+    assert (x_val.numpy() == 1).all() and set(np.unique(y_val.numpy())) == {0, 1}

@@ -1,0 +1,91 @@
+"""The voice stages inside the real `dvc repro` of the tiny profile (see conftest)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from stressvision.profiles import load_profile
+from tests.conftest import git, run, set_params
+from tests.test_pipeline import STAGES, ran_stages
+
+pytestmark = pytest.mark.pipeline
+
+
+def read(project: Path, path: str) -> dict:
+    return json.loads((project / path).read_text())
+
+
+def test_voice_split_is_speaker_independent_and_the_model_beats_chance(pipeline_project: Path):
+    split = read(pipeline_project, "metrics/voice/split.json")
+    groups = [set(split[name]["speakers"]) for name in ("train", "val", "test")]
+    assert all(groups) and not (groups[0] & groups[1] or groups[0] & groups[2] or groups[1] & groups[2])
+    for name in ("train", "val", "test"):
+        clips = np.load(pipeline_project / f"data/voice/split/{name}.npz")
+        assert set(clips["speakers"].tolist()) == set(split[name]["speakers"])
+    evaluate = read(pipeline_project, "metrics/voice/evaluate.json")
+    assert set(evaluate["per_speaker"]) == set(split["test"]["speakers"])
+    assert evaluate["n"] == sum(s["n"] for s in evaluate["per_speaker"].values())
+    assert evaluate["accuracy"] >= 1 / 7 + 0.3, evaluate["accuracy"]  # 7 emotions: chance is 0.14
+    quantize = read(pipeline_project, "metrics/voice/quantize.json")
+    assert quantize["int8"]["accuracy"] >= quantize["float32"]["accuracy"] - 0.05, quantize
+
+
+def test_voice_tflite_chain_matches_keras_on_the_wav_clips(pipeline_project: Path):
+    import keras
+
+    from stressvision.fileio import read_json
+    from stressvision.voice.features import FeatureExtractor
+    from stressvision.voice.inference import VoiceClassifier
+
+    clips = np.load(pipeline_project / "data/voice/split/test.npz")["clips"][:20].astype(np.float32) / 32768.0
+    extractor = FeatureExtractor.from_meta(read_json(pipeline_project / "data/voice/features/meta.json"))
+    features = extractor.extract(clips)
+    stored = np.load(pipeline_project / "data/voice/features/test.npz")["features"][:20]
+    np.testing.assert_allclose(features, stored, atol=1e-5)
+    expected = keras.models.load_model(pipeline_project / "models/voice/keras/model.keras").predict(
+        features, verbose=0
+    )
+    tflite = pipeline_project / "models/voice/tflite"
+    float32 = VoiceClassifier(tflite / "float32.tflite")
+    np.testing.assert_allclose(float32.predict(clips), expected, atol=1e-4)
+    int8 = VoiceClassifier(tflite / "int8.tflite")
+    assert int8.classifier.input_dtype == np.int8 and int8.classifier.output_dtype == np.int8
+    assert (int8.predict(clips).argmax(1) == expected.argmax(1)).mean() >= 0.85
+    config = read_json(tflite / "model_config.json")
+    assert config["modality"] == "voice" and len(config["classes"]) == 7
+    assert config["input"]["samples"] == 32000 and (tflite / config["features_model"]).is_file()
+
+
+def test_a_voice_param_reruns_only_voice_stages(pipeline_project: Path):
+    set_params(pipeline_project, {"voice_benchmark": {"runs": 12}})
+    assert ran_stages(run(["dvc", "repro", "voice_benchmark"], pipeline_project).stdout) == [
+        "voice_benchmark"
+    ]
+    status = json.loads(run(["dvc", "status", "--json"], pipeline_project).stdout)
+    assert not set(status) & {f"voice_{s}" for s in ("download", "train", "benchmark")}
+    assert read(pipeline_project, "metrics/voice/benchmark.json")["runs"] == 12
+
+
+def test_the_lstm_baseline_profile_runs_through_export(pipeline_project: Path):
+    """The published baseline, applied as its profile, trained, quantized and benchmarked."""
+    params = yaml.safe_load((pipeline_project / "params.yaml").read_text())
+    for dotted, value in load_profile("voice_lstm_baseline").items():
+        section, key = dotted.split(".")
+        params[section][key] = value
+    params["voice_train"]["epochs"] = 15
+    (pipeline_project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    result = run(["dvc", "repro", "voice_benchmark"], pipeline_project)
+    ran = ran_stages(result.stdout)
+    assert ran == ["voice_features", "voice_train", "voice_quantize", "voice_benchmark"]
+    assert not set(ran) & set(STAGES)
+    assert read(pipeline_project, "models/voice/keras/model_config.json")["model"] == "lstm_baseline"
+    assert np.load(pipeline_project / "data/voice/features/test.npz")["features"].shape[1:] == (40, 1)
+    history = (pipeline_project / "plots/voice/train/history.csv").read_text().splitlines()
+    assert history[0].startswith("epoch,") and "val_accuracy" in history[0] and len(history) == 16
+    assert read(pipeline_project, "metrics/voice/quantize.json")["int8"]["size_mb"] > 0
+    git(pipeline_project, "checkout", "params.yaml")
