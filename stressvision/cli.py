@@ -99,17 +99,53 @@ def predict_voice(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def monitor_video(args: argparse.Namespace, model, detector, source: str | int) -> None:
+    """One JSON line per frame with a face: the largest face's classes, the smoothed stress
+    score and the alert state (a line with `"alert_changed": true` when the alert flips)."""
+    from stressvision.monitor import StressMonitor, stress_classes, video_frames
+
+    monitor = StressMonitor(
+        stress_classes(model.classes, model.source_to_class), args.window, args.threshold, args.hysteresis
+    )
+    for index, (t_s, gray) in enumerate(video_frames(source, args.max_frames)):
+        if index % args.every:
+            continue
+        boxes = detector.faces(gray)
+        probs = (
+            model.classifier.predict(detector.crop(gray, boxes[0])[None].astype(np.float32))[0]
+            if boxes
+            else None
+        )
+        was = monitor.alert
+        score, alert = monitor.update(t_s, probs)
+        if probs is None:
+            continue
+        fields = {"file": str(source), "frame": index, "t_s": round(t_s, 3), "box": list(boxes[0])}
+        line = json.loads(_probabilities_line(model.classes, probs, **fields))
+        line |= {"stress_score": round(score, 4), "alert": alert, "alert_changed": alert != was}
+        print(json.dumps(line), flush=True)
+
+
 def predict(args: argparse.Namespace) -> int:
     """One JSON line per face found; a bad input prints one error line and the rest go on."""
     if _is_voice_model(args.model):
         return predict_voice(args)
-
     from stressvision.edge import FaceDetector, face_crop_from_file, load_edge_model, read_gray
+    from stressvision.monitor import is_video
 
     model = load_edge_model(args.model, num_threads=args.threads)
     detector = None if args.no_detect else FaceDetector()
     failures = 0
-    for path in _image_files(args.inputs):
+    videos = [item for item in args.inputs if is_video(item)]
+    if args.camera is not None:
+        videos.append(args.camera)
+    for source in videos:
+        try:
+            monitor_video(args, model, detector or FaceDetector(), source)
+        except StressVisionError as exc:
+            failures += 1
+            print(f"error: {exc}", file=sys.stderr)
+    for path in _image_files([item for item in args.inputs if not is_video(item)]):
         try:
             if detector is None:  # the file is a face crop: decode it once, as in training
                 crops, boxes = [face_crop_from_file(path)], [None]
@@ -212,7 +248,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("predict", help="class probabilities for every face in images, or every voice clip")
-    p.add_argument("inputs", nargs="+", help="image or WAV files, folders, or - (raw PCM on stdin, voice)")
+    p.add_argument(
+        "inputs", nargs="*", help="images, videos, WAV files, folders, or - (raw PCM on stdin, voice)"
+    )
+    p.add_argument("--camera", type=int, default=None, help="also monitor this camera index (0: the first)")
+    p.add_argument("--window", type=float, default=5.0, help="video: seconds the stress score averages over")
+    p.add_argument(
+        "--threshold", type=float, default=0.6, help="video: smoothed stress score that raises the alert"
+    )
+    p.add_argument(
+        "--hysteresis", type=float, default=0.1, help="video: the alert ends below threshold - this"
+    )
+    p.add_argument("--every", type=int, default=1, help="video: classify every Nth frame")
+    p.add_argument("--max-frames", type=int, default=0, help="video: stop after this many frames (0: all)")
     p.add_argument("--no-detect", action="store_true", help="inputs are face crops: skip face detection")
     p.add_argument("--pcm-rate", type=int, default=0, help="sample rate of stdin PCM (default: the model's)")
     p.set_defaults(func=predict)
@@ -228,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("--model", required=True, help=".tflite file or folder with model_config.json")
         command.add_argument("--threads", type=int, default=None, help="LiteRT threads")
     args = parser.parse_args(argv)
+    if args.command == "predict" and not args.inputs and args.camera is None:
+        parser.error("predict needs inputs (files, folders, -) or --camera N")
     try:
         return args.func(args)
     except StressVisionError as exc:

@@ -1,0 +1,90 @@
+"""Stress monitoring over time: a smoothed stress score per frame and an alert with hysteresis.
+
+One frame's prediction is noisy (a blink, a head turn, a detector miss); a person's state is
+not. The score averages the stress probability over the last `window_s` seconds of frames
+with a face; the alert switches on when the score reaches `threshold` and off only when it
+falls below `threshold - hysteresis`, so it does not flicker around the threshold.
+TensorFlow-free, for the edge.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from stressvision.errors import DataError
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
+STRESS_SOURCES = ("angry", "disgust", "fear")  # the source emotions the product calls stress
+
+
+def stress_classes(classes: list[str], source_to_class: dict[str, str | None]) -> list[int]:
+    """Indices of the model's classes that stand for stress: `stress` itself, or whatever
+    classes the stress emotions map to (angry, disgust, fear for a 7-emotion model)."""
+    names = {"stress"} | {source_to_class.get(s) or "" for s in STRESS_SOURCES}
+    found = [i for i, c in enumerate(classes) if c in names]
+    if not found:
+        raise DataError(f"the model's classes ({', '.join(classes)}) include no stress class to monitor")
+    return found
+
+
+@dataclass
+class StressMonitor:
+    stress_indices: list[int]
+    window_s: float = 5.0
+    threshold: float = 0.6
+    hysteresis: float = 0.1
+    alert: bool = False
+    _recent: deque = field(default_factory=deque)
+
+    def update(self, t_s: float, probabilities: np.ndarray | None) -> tuple[float | None, bool]:
+        """Add one frame (probabilities None: no face) at time `t_s`; return (score, alert)."""
+        if probabilities is not None:
+            self._recent.append((t_s, float(np.sum(probabilities[self.stress_indices]))))
+        while self._recent and self._recent[0][0] <= t_s - self.window_s:
+            self._recent.popleft()
+        if not self._recent:
+            return None, self.alert
+        score = float(np.mean([p for _, p in self._recent]))
+        if score >= self.threshold:
+            self.alert = True
+        elif score < self.threshold - self.hysteresis:
+            self.alert = False
+        return score, self.alert
+
+
+def video_frames(source: str | int, max_frames: int = 0) -> Iterator[tuple[float, np.ndarray]]:
+    """(seconds since start, grayscale frame) from a video file or a camera index."""
+    import cv2
+
+    capture = cv2.VideoCapture(source)
+    what = f"camera {source}" if isinstance(source, int) else str(source)
+    if not capture.isOpened():
+        hint = "check the index and permissions" if isinstance(source, int) else "not a readable video file"
+        raise DataError(f"cannot open {what}: {hint}")
+    fps = capture.get(cv2.CAP_PROP_FPS) or 0.0
+    started = cv2.getTickCount()
+    count = 0
+    try:
+        while not max_frames or count < max_frames:
+            ok, frame = capture.read()
+            if not ok:
+                if count == 0:
+                    raise DataError(f"{what}: no frame could be decoded")
+                return
+            if isinstance(source, int) or fps <= 0:  # live: wall-clock time
+                t_s = (cv2.getTickCount() - started) / cv2.getTickFrequency()
+            else:
+                t_s = count / fps
+            count += 1
+            yield t_s, cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    finally:
+        capture.release()
+
+
+def is_video(path: str | os.PathLike) -> bool:
+    return str(path).lower().endswith(VIDEO_SUFFIXES)
