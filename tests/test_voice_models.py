@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -81,6 +82,7 @@ def test_the_lstm_baseline_is_the_published_architecture():
     "model,shape", [("functionals_mlp", (624,)), ("cnn_logmel", (98, 64)), ("lstm_baseline", (40, 1))]
 )
 def test_every_voice_model_exports_to_int8_and_runs_in_litert(model, shape, tmp_path):
+    keras.utils.set_random_seed(0)
     features = np.random.default_rng(0).standard_normal((16, *shape)).astype(np.float32)
     config = VoiceTrainConfig.from_section(
         Section("voice_train", TRAIN_PARAMS | {"model": model}),
@@ -93,11 +95,9 @@ def test_every_voice_model_exports_to_int8_and_runs_in_litert(model, shape, tmp_
     assert int8.input_dtype == np.int8
     probabilities = int8.dequantize_output(int8.invoke_raw(int8.quantize_input(features[:1])))
     assert probabilities.shape == (1, 7) and abs(probabilities.sum() - 1) < 0.05
-    agreement = [
-        int8.dequantize_output(int8.invoke_raw(int8.quantize_input(row[None])))[0].argmax()
-        for row in features
-    ] == keras_model.predict(features, verbose=0).argmax(1)
-    assert np.mean(agreement) >= 0.75
+    rows = [int8.dequantize_output(int8.invoke_raw(int8.quantize_input(row[None])))[0] for row in features]
+    expected = keras_model.predict(features, verbose=0)
+    assert np.abs(np.stack(rows) - expected).max() < 0.05  # untrained: near-ties, so values, not argmax
 
 
 def test_a_model_that_cannot_read_the_features_is_a_one_line_params_error():

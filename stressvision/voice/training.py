@@ -12,6 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from stressvision.errors import ParamsError
+from stressvision.fitting import balanced_class_weights, fit_summary
 from stressvision.params import Section
 from stressvision.voice.models import VOICE_MODELS
 
@@ -81,13 +82,6 @@ class VoiceTrainConfig:
                 f"the features are {feature_kind}; set both (see README: voice profiles)",
             )
         return config
-
-
-def class_weights(labels: np.ndarray, num_classes: int) -> dict[int, float]:
-    """n / (k * count): each class contributes equally to the loss."""
-    counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
-    weights = len(labels) / (num_classes * np.maximum(counts, 1))
-    return {i: float(w) for i, w in enumerate(weights)}
 
 
 def _masks(x: tf.Tensor, seed: tf.Tensor, axis: int, count: int, width: int) -> tf.Tensor:
@@ -190,7 +184,7 @@ def train_voice_model(
                 monitor="val_accuracy", patience=config.early_stopping_patience, mode="max"
             )
         )
-    weights = class_weights(train_data[1], num_classes) if config.class_weights else None
+    weights = balanced_class_weights(train_data[1], num_classes) if config.class_weights else None
     started = time.perf_counter()
     history = model.fit(
         train_ds,
@@ -206,15 +200,5 @@ def train_voice_model(
         best, kept_epoch = keras.models.load_model(checkpoint), int(np.argmax(val_acc))
     else:
         best, kept_epoch = model, len(val_acc) - 1
-    summary = {
-        "epochs_run": len(val_acc),
-        "kept_epoch": kept_epoch + 1,
-        "train_seconds": round(seconds, 2),
-        "params": int(best.count_params()),
-        **{
-            key: float(values[kept_epoch])
-            for key, values in history.history.items()
-            if key != "learning_rate"
-        },
-    }
+    summary = fit_summary(history.history, int(best.count_params()), kept_epoch, seconds, "kept_epoch")
     return best, history.history, summary

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# One machine's share of a batch of experiments, shared through the Git and DVC remotes, so
+# that several machines (or CI jobs) can split one batch:
+#
+#   bash scripts/exp_worker.sh EXPERIMENTS_FILE WORKER_INDEX WORKER_COUNT [GIT_REMOTE]
+#
+# EXPERIMENTS_FILE has one experiment per line, "<name> <dvc exp run arguments>", e.g.
+#   input-96   -S train.input_size=96
+#   lr-low     -S train.learning_rate=0.0005 -S train.epochs=40
+# (blank lines and lines starting with # are skipped). Worker i of n runs lines i, i+n, ...
+# after `dvc pull` (so only the stages an experiment changes rerun), then `dvc exp push`es
+# each result (its Git ref to GIT_REMOTE, default origin; its outputs to the DVC remote).
+# Afterwards, anywhere: `dvc exp pull origin -A` and `bash scripts/exp_table.sh`.
+set -euo pipefail
+if [[ $# -lt 3 ]]; then
+  echo "usage: bash scripts/exp_worker.sh EXPERIMENTS_FILE WORKER_INDEX WORKER_COUNT [GIT_REMOTE]" >&2
+  exit 2
+fi
+file=$1 index=$2 count=$3 remote=${4:-origin}
+if [[ ! -f "$file" ]]; then
+  echo "error [exp_worker]: $file: no such experiments file" >&2
+  exit 2
+fi
+if ! [[ "$index" =~ ^[0-9]+$ && "$count" =~ ^[1-9][0-9]*$ ]] || (( index >= count )); then
+  echo "error [exp_worker]: worker index must be 0..WORKER_COUNT-1, got $index of $count" >&2
+  exit 2
+fi
+dvc pull --allow-missing </dev/null
+line_number=0
+while read -r name args; do
+  [[ -z "$name" || "$name" == \#* ]] && continue
+  if (( line_number % count == index )); then
+    echo "exp_worker $index/$count: running $name" >&2
+    # shellcheck disable=SC2086  # the arguments are meant to split into words
+    dvc exp run -n "$name" $args </dev/null
+    dvc exp push "$remote" "$name" </dev/null
+  fi
+  line_number=$((line_number + 1))
+done <"$file"
