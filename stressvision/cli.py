@@ -39,14 +39,13 @@ def _is_voice_model(path: str) -> bool:
     return resolve_model(path)[1].get("modality") == "voice"
 
 
-def _probabilities_line(classes: list[str], probs, **fields) -> str:
-    return json.dumps(
-        {
-            **fields,
-            "label": classes[int(probs.argmax())],
-            "probabilities": {c: round(float(p), 4) for c, p in zip(classes, probs)},
-        }
-    )
+def _prediction(classes: list[str], probs, **fields) -> dict:
+    """One output record: where it comes from (`fields`), the top class and every probability."""
+    return {
+        **fields,
+        "label": classes[int(probs.argmax())],
+        "probabilities": {c: round(float(p), 4) for c, p in zip(classes, probs)},
+    }
 
 
 def _pcm_windows(stream, rate: int, target_rate: int, samples: int):
@@ -73,29 +72,32 @@ def predict_voice(args: argparse.Namespace) -> int:
     from stressvision.voice.inference import VoiceClassifier, clip_windows
 
     model = VoiceClassifier(args.model, num_threads=args.threads)
-    failures = 0
-    for item in args.inputs:
-        try:
+    if args.camera is not None:
+        raise StressVisionError("--camera needs a face model; for live voice pipe raw PCM to `predict -`")
+
+    def recordings():
+        """(name, clip windows) per input, or the StressVisionError that input raised."""
+        for item in args.inputs:
             if item == "-":
                 rate = args.pcm_rate or model.sample_rate
-                windows = _pcm_windows(sys.stdin.buffer, rate, model.sample_rate, model.samples)
-                sources = [("-", windows)]
-            else:
-                files = _files(item, (".wav",))
-                sources = [
-                    (str(f), clip_windows(read_recording_file(f, model.sample_rate), model.samples))
-                    for f in files
-                ]
-            for name, windows in sources:
-                for start, clip in windows:
-                    probs = model.classify_features(model.clip_features(clip.astype(np.float32)))
-                    line = _probabilities_line(
-                        model.classes, probs, file=name, start_s=start / model.sample_rate
-                    )
-                    print(line, flush=True)
-        except StressVisionError as exc:
+                yield "-", _pcm_windows(sys.stdin.buffer, rate, model.sample_rate, model.samples)
+                continue
+            for file in _files(item, (".wav",)):
+                try:
+                    yield str(file), clip_windows(read_recording_file(file, model.sample_rate), model.samples)
+                except StressVisionError as exc:
+                    yield str(file), exc
+
+    failures = 0
+    for name, windows in recordings():
+        if isinstance(windows, StressVisionError):
             failures += 1
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"error: {windows}", file=sys.stderr)
+            continue
+        for start, clip in windows:
+            probs = model.classify_features(model.clip_features(clip.astype(np.float32)))
+            line = _prediction(model.classes, probs, file=name, start_s=start / model.sample_rate)
+            print(json.dumps(line), flush=True)
     return 1 if failures else 0
 
 
@@ -121,7 +123,7 @@ def monitor_video(args: argparse.Namespace, model, detector, source: str | int) 
         if probs is None:
             continue
         fields = {"file": str(source), "frame": index, "t_s": round(t_s, 3), "box": list(boxes[0])}
-        line = json.loads(_probabilities_line(model.classes, probs, **fields))
+        line = _prediction(model.classes, probs, **fields)
         line |= {"stress_score": round(score, 4), "alert": alert, "alert_changed": alert != was}
         print(json.dumps(line), flush=True)
 
@@ -158,10 +160,8 @@ def predict(args: argparse.Namespace) -> int:
                 continue
             probabilities = model.classifier.predict(np.stack(crops).astype(np.float32))
             for box, probs in zip(boxes, probabilities):
-                line = _probabilities_line(
-                    model.classes, probs, file=str(path), box=list(box) if box else None
-                )
-                print(line, flush=True)
+                line = _prediction(model.classes, probs, file=str(path), box=list(box) if box else None)
+                print(json.dumps(line), flush=True)
         except StressVisionError as exc:
             failures += 1
             print(f"error: {exc}", file=sys.stderr)
@@ -278,6 +278,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "predict" and not args.inputs and args.camera is None:
         parser.error("predict needs inputs (files, folders, -) or --camera N")
+    if args.command == "predict" and (args.every < 1 or args.window <= 0):
+        parser.error("--every must be >= 1 and --window > 0")
     try:
         return args.func(args)
     except StressVisionError as exc:

@@ -57,9 +57,12 @@ def test_predict_windows_wav_files_and_reads_raw_pcm_from_stdin(pipeline_project
     (tmp_path / "long.wav").write_bytes(encode_wav(long, 16000))
     (tmp_path / "broken.wav").write_bytes(b"not audio")
     result = stressvision(
-        "predict", "--model", str(model), str(tmp_path / "broken.wav"), str(tmp_path / "long.wav")
+        "predict",
+        "--model",
+        str(model),
+        str(tmp_path),  # a folder: broken.wav, then long.wav
     )
-    assert result.returncode == 1  # one input failed, the other was still processed
+    assert result.returncode == 1  # one file failed, the next one in the folder was still processed
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [line["start_s"] for line in lines] == [0.0, 2.0, 4.0]
     assert all(abs(sum(line["probabilities"].values()) - 1) < 0.05 for line in lines)

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import tensorflow as tf
 
+from stressvision.errors import ParamsError
 from stressvision.params import Section
 
 FEATURE_KINDS = ("functionals", "logmel", "mfcc", "mfcc_mean")
@@ -53,8 +54,6 @@ class FeatureConfig:
             standardize=section.bool("standardize"),
         )
         section.check_no_extra_keys()
-        from stressvision.errors import ParamsError
-
         if config.fmax > sample_rate / 2 or config.fmin >= config.fmax:
             raise ParamsError(
                 section.key("fmax"),
