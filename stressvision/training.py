@@ -15,6 +15,7 @@ from keras.optimizers.schedules import CosineDecay
 
 from stressvision.augment import AugmentConfig, build_augmenter
 from stressvision.errors import ParamsError
+from stressvision.fitting import balanced_class_weights, fit_summary
 from stressvision.models import MODEL_BUILDERS
 from stressvision.params import Section
 
@@ -248,13 +249,6 @@ def make_dataset(
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def balanced_class_weights(labels: np.ndarray, num_classes: int) -> dict[int, float]:
-    """n / (k * count): each class contributes equally to the loss."""
-    counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
-    weights = len(labels) / (num_classes * np.maximum(counts, 1))
-    return {i: float(w) for i, w in enumerate(weights)}
-
-
 def learning_rate(config: TrainConfig, steps_per_epoch: int) -> float | CosineDecay:
     """plateau: a constant that ReduceLROnPlateau lowers; cosine: linear warm-up to the
     learning rate over `warmup_epochs`, then cosine decay to zero at the last epoch."""
@@ -366,15 +360,5 @@ def train(
         best = build_float32(config, num_classes, best)
     val_acc = history.history["val_accuracy"]
     best_epoch = int(np.argmax(val_acc))
-    summary = {
-        "epochs_run": len(val_acc),
-        "best_epoch": best_epoch + 1,
-        "train_seconds": round(seconds, 2),
-        "params": int(best.count_params()),
-        **{
-            key: float(values[best_epoch])
-            for key, values in history.history.items()
-            if key != "learning_rate"
-        },
-    }
+    summary = fit_summary(history.history, int(best.count_params()), best_epoch, seconds)
     return best, history.history, summary
