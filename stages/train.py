@@ -1,6 +1,5 @@
 """Stage train: fit the model named in params on the balanced train split."""
 
-import tempfile
 from pathlib import Path
 
 from stressvision.stage import run_stage, stage_args
@@ -9,10 +8,8 @@ from stressvision.stage import run_stage, stage_args
 def main() -> None:
     args = stage_args(__doc__, "mapped", "train", "val", "model-dir", "metrics", "plots", "live-dir")
 
-    from dvclive import Live
-    from dvclive.keras import DVCLiveCallback
-
-    from stressvision.fileio import atomic_path, load_arrays, read_json, write_json
+    from stressvision.fileio import load_arrays, read_json, write_json
+    from stressvision.fitting import fit_and_save
     from stressvision.model_config import make_model_config, save_model_config
     from stressvision.params import Section
     from stressvision.reports import plot_training_curves, write_history_csv
@@ -28,22 +25,19 @@ def main() -> None:
         flush=True,
     )
 
-    with (
-        Live(dir=args.live_dir, dvcyaml=None, save_dvc_exp=False, report=None) as live,
-        tempfile.TemporaryDirectory() as work_dir,
-    ):
-        model, history, summary = train(
+    model_dir = Path(args.model_dir)
+    history, summary = fit_and_save(
+        lambda work_dir, callbacks: train(
             config,
             (train_set["images"], train_set["labels"]),
             (val_set["images"], val_set["labels"]),
             num_classes=len(classes),
             work_dir=work_dir,
-            extra_callbacks=[DVCLiveCallback(live=live)],
-        )
-        model_dir = Path(args.model_dir)
-        with atomic_path(model_dir / "model.keras") as tmp:
-            model.save(tmp)
-    summary["model_size_mb"] = round((model_dir / "model.keras").stat().st_size / 2**20, 4)
+            extra_callbacks=callbacks,
+        ),
+        args.live_dir,
+        model_dir / "model.keras",
+    )
     save_model_config(model_dir, make_model_config(config.model, classes, meta["mapping"], config.input_size))
     write_json(args.metrics, summary)
     write_history_csv(history, Path(args.plots) / "history.csv")

@@ -1,6 +1,5 @@
 """Stage voice_train: fit the voice model named in params on the train split's features."""
 
-import tempfile
 from pathlib import Path
 
 from stressvision.stage import run_stage, stage_args
@@ -9,10 +8,8 @@ from stressvision.stage import run_stage, stage_args
 def main() -> None:
     args = stage_args(__doc__, "mapped", "features", "model-dir", "metrics", "plots", "live-dir")
 
-    from dvclive import Live
-    from dvclive.keras import DVCLiveCallback
-
-    from stressvision.fileio import atomic_path, load_arrays, read_json, write_json
+    from stressvision.fileio import load_arrays, read_json, write_json
+    from stressvision.fitting import fit_and_save
     from stressvision.model_config import save_model_config
     from stressvision.params import Section
     from stressvision.reports import plot_training_curves, write_history_csv
@@ -31,22 +28,19 @@ def main() -> None:
         f"{config.epochs} epochs; validation on {len(val_set['labels'])} clips of unseen speakers",
         flush=True,
     )
-    with (
-        Live(dir=args.live_dir, dvcyaml=None, save_dvc_exp=False, report=None) as live,
-        tempfile.TemporaryDirectory() as work_dir,
-    ):
-        model, history, summary = train_voice_model(
+    model_dir = Path(args.model_dir)
+    history, summary = fit_and_save(
+        lambda work_dir, callbacks: train_voice_model(
             config,
             (train_set["features"], train_set["labels"]),
             (val_set["features"], val_set["labels"]),
             num_classes=len(classes),
             work_dir=work_dir,
-            extra_callbacks=[DVCLiveCallback(live=live)],
-        )
-        model_dir = Path(args.model_dir)
-        with atomic_path(model_dir / "model.keras") as tmp:
-            model.save(tmp)
-    summary["model_size_mb"] = round((model_dir / "model.keras").stat().st_size / 2**20, 4)
+            extra_callbacks=callbacks,
+        ),
+        args.live_dir,
+        model_dir / "model.keras",
+    )
     save_model_config(
         model_dir, make_voice_model_config(config.model, classes, meta["mapping"], feature_meta)
     )

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
 import numpy as np
+
+from stressvision.fileio import atomic_path
 
 
 def balanced_class_weights(labels: np.ndarray, num_classes: int) -> dict[int, float]:
@@ -23,3 +31,26 @@ def fit_summary(
         "params": params,
         **{key: float(values[epoch]) for key, values in history.items() if key != "learning_rate"},
     }
+
+
+def fit_and_save(
+    fit: Callable[[str, list], tuple[Any, dict[str, list[float]], dict]],
+    live_dir: str | os.PathLike,
+    model_path: str | os.PathLike,
+) -> tuple[dict[str, list[float]], dict]:
+    """Run `fit(work_dir, callbacks)` with DVCLive logging each epoch, then save its model atomically.
+
+    Returns the history and the summary, with the saved model's size added (`model_size_mb`).
+    """
+    from dvclive import Live
+    from dvclive.keras import DVCLiveCallback
+
+    with (
+        Live(dir=str(live_dir), dvcyaml=None, save_dvc_exp=False, report=None) as live,
+        tempfile.TemporaryDirectory() as work_dir,
+    ):
+        model, history, summary = fit(work_dir, [DVCLiveCallback(live=live)])
+        with atomic_path(model_path) as tmp:
+            model.save(tmp)
+    summary["model_size_mb"] = round(Path(model_path).stat().st_size / 2**20, 4)
+    return history, summary
