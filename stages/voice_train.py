@@ -50,6 +50,8 @@ def main() -> None:
         history,
         f"voice {config.model}: training curves (validation = unseen speakers)",
         Path(args.plots) / "curves.png",
+        kept_epoch=summary["kept_epoch"],
+        kept_label=f"kept epoch, {config.keep}",
     )
     print(
         f"voice_train: kept epoch {summary['kept_epoch']}/{summary['epochs_run']} ({config.keep}), "
