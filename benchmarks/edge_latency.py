@@ -14,8 +14,8 @@ import time
 import numpy as np
 from PIL import Image
 
+from benchmarks.latency_table import print_parts
 from stressvision.edge import FaceDetector, load_edge_model
-from stressvision.litert import latency_summary
 
 TARGET_MS = 20.0
 
@@ -52,11 +52,7 @@ def main() -> None:
         stages["classify"].append(classify_ms)
         stages["total"].append(detect_ms + classify_ms)
     print(f"edge_latency: {args.model}, 640x480 frame, faces found per frame: {faces[-1]}, {args.runs} runs")
-    print(f"{'part':10s} {'mean ms':>8s} {'p50 ms':>8s} {'p95 ms':>8s}")
-    for name, values in stages.items():
-        s = latency_summary(np.asarray(values))
-        print(f"{name:10s} {s['mean_ms']:8.3f} {s['p50_ms']:8.3f} {s['p95_ms']:8.3f}")
-    p95 = latency_summary(np.asarray(stages["total"]))["p95_ms"]
+    p95 = print_parts(stages)
     print(
         f"end-to-end p95 {p95:.2f} ms, target <= {TARGET_MS:.0f} ms: {'PASS' if p95 <= TARGET_MS else 'MISS'}"
     )

@@ -12,9 +12,7 @@ import argparse
 import time
 from pathlib import Path
 
-import numpy as np
-
-from stressvision.litert import latency_summary
+from benchmarks.latency_table import print_parts
 from stressvision.voice.audio import load_clip
 from stressvision.voice.inference import VoiceClassifier
 
@@ -49,11 +47,7 @@ def main() -> None:
         for name, value in zip(parts, (decode, features, classify, decode + features + classify)):
             parts[name].append(value)
     print(f"voice_edge_latency: {args.model} on {args.wav}, {seconds:g} s clips, 1 thread, {args.runs} runs")
-    print(f"{'part':10s} {'mean ms':>8s} {'p50 ms':>8s} {'p95 ms':>8s}")
-    for name, values in parts.items():
-        s = latency_summary(np.asarray(values))
-        print(f"{name:10s} {s['mean_ms']:8.3f} {s['p50_ms']:8.3f} {s['p95_ms']:8.3f}")
-    p95 = latency_summary(np.asarray(parts["total"]))["p95_ms"]
+    p95 = print_parts(parts)
     print(f"end-to-end p95 {p95:.2f} ms per {seconds:g} s clip ({p95 / (seconds * 1000):.2%} of real time)")
 
 
