@@ -90,6 +90,7 @@ def main() -> None:
     parser.add_argument("--profiles", nargs="+", default=FACE_PROFILES, choices=available(), metavar="NAME")
     parser.add_argument("--epochs", type=int, help="override train.epochs (a quick run, not the profile)")
     parser.add_argument("--logs", type=Path, default=Path("logs/face_profiles"), help="dvc logs here")
+    parser.add_argument("--keep", type=Path, help="keep each profile's project copy (its models) under this folder")
     args = parser.parse_args()
     archive = args.archive.resolve()
     if not archive.is_file():
@@ -101,8 +102,9 @@ def main() -> None:
     rows = []
     logs = args.logs.resolve()
     with tempfile.TemporaryDirectory() as tmp:
+        workdir = args.keep.resolve() if args.keep else Path(tmp)
         for name in args.profiles:
-            rows.append(run_profile(name, archive, args.epochs, Path(tmp), logs / f"{name}.log"))
+            rows.append(run_profile(name, archive, args.epochs, workdir, logs / f"{name}.log"))
             print(f"face_profiles: {row_text(rows[-1])}", flush=True)
     print()
     print(f"archive {archive}" + (f", train.epochs overridden to {args.epochs}" if args.epochs else ""))

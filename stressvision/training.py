@@ -57,6 +57,7 @@ class TrainConfig:
     weights: str
     trainable_layers: int
     width: float
+    fc_units: int
     epochs: int
     batch_size: int
     learning_rate: float
@@ -86,6 +87,7 @@ class TrainConfig:
             weights=weights_param(section),
             trainable_layers=section.int("trainable_layers", minimum=0),
             width=section.float("width", minimum=0.05, maximum=4.0),
+            fc_units=section.int("fc_units", minimum=0),
             epochs=section.int("epochs", minimum=1),
             batch_size=section.int("batch_size", minimum=1),
             learning_rate=section.float("learning_rate", minimum=1e-7, maximum=1.0),
@@ -125,7 +127,7 @@ def build_model(config: TrainConfig, num_classes: int) -> keras.Model:
     """Call the builder of `config.model` with the config fields it takes, by name.
 
     Every builder takes num_classes, input_size and dropout; model-specific keys (weights,
-    trainable_layers, width, dense_units) go only to the builders that declare them.
+    trainable_layers, width, dense_units, fc_units) go only to the builders that declare them.
     """
     builder = MODEL_BUILDERS[config.model]
     accepted = inspect.signature(builder).parameters

@@ -109,6 +109,18 @@ def test_mobilenet_imagenet_offline_is_one_line(tmp_path):
     assert errors[0].endswith("set train.weights to none or to a local .h5 weights file")
 
 
+def test_vgg_fer_fc_units_sets_its_dense_layers_apart_from_the_width():
+    paper = build_model(train_config(model="vgg_fer", width=0.25), NUM_CLASSES)
+    narrow = build_model(train_config(model="vgg_fer", width=0.25, fc_units=512), NUM_CLASSES)
+    assert paper.get_layer("fc1").units == paper.get_layer("fc2").units == 1024  # 4096 x width
+    assert narrow.get_layer("fc1").units == narrow.get_layer("fc2").units == 512
+    # the convolutions are the same; the dense weights shrink: 3x3x128 -> 512 -> 512 -> classes
+    convs = [layer.count_params() for layer in narrow.layers if layer.name.startswith("conv")]
+    assert convs == [layer.count_params() for layer in paper.layers if layer.name.startswith("conv")]
+    dense = 1152 * 512 + 512 + 512 * 512 + 512 + 512 * NUM_CLASSES + NUM_CLASSES
+    assert narrow.count_params() == sum(convs) + dense
+
+
 @pytest.mark.parametrize(
     ("updates", "message"),
     [
@@ -116,6 +128,7 @@ def test_mobilenet_imagenet_offline_is_one_line(tmp_path):
         ({"weights": "model.bin"}, "train.weights: expected imagenet, none or a .h5/.weights.h5 file"),
         ({"trainable_layers": -1}, "train.trainable_layers: must be >= 0"),
         ({"width": 0}, "train.width: must be >= 0.05"),
+        ({"fc_units": -1}, "train.fc_units: must be >= 0"),
         ({"lr_schedule": "step"}, "train.lr_schedule: unknown value 'step'"),
         ({"lr_schedule": "cosine", "warmup_epochs": 5}, "train.warmup_epochs: must be < train.epochs (1)"),
         ({"precision": "bfloat16"}, "train.precision: unknown value 'bfloat16'"),
