@@ -90,7 +90,7 @@ def main() -> None:
     parser.add_argument("--profiles", nargs="+", default=FACE_PROFILES, choices=available(), metavar="NAME")
     parser.add_argument("--epochs", type=int, help="override train.epochs (a quick run, not the profile)")
     parser.add_argument("--logs", type=Path, default=Path("logs/face_profiles"), help="dvc logs here")
-    parser.add_argument("--keep", type=Path, help="keep each profile's project copy (its models) under this folder")
+    parser.add_argument("--keep", type=Path, help="keep each project copy (its models) in this folder")
     args = parser.parse_args()
     archive = args.archive.resolve()
     if not archive.is_file():
