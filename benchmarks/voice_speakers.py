@@ -49,6 +49,7 @@ def cross_validate(name: str, clips: np.ndarray, labels: np.ndarray, speakers: n
     from stressvision.export import to_tflite
     from stressvision.litert import TFLiteClassifier
     from stressvision.voice.features import FeatureConfig, FeatureExtractor, standardization_statistics
+    from stressvision.voice.speakers import speaker_normalize
     from stressvision.voice.training import VoiceTrainConfig, train_voice_model
 
     params = profile_params(name)
@@ -60,6 +61,8 @@ def cross_validate(name: str, clips: np.ndarray, labels: np.ndarray, speakers: n
     )
     config = VoiceTrainConfig.from_section(Section("voice_train", params["voice_train"]), features.kind)
     raw = FeatureExtractor(features).extract(clips)
+    if features.speaker_norm:  # every speaker by their own clips, test speakers too: no labels used
+        raw = speaker_normalize(raw, speakers)
     folds = speaker_folds(speakers, len(set(speakers)))
     predicted = np.full(len(labels), -1)
     predicted_int8 = np.full(len(labels), -1)

@@ -13,6 +13,7 @@ def main() -> None:
     from stressvision.fileio import load_arrays, read_json, save_arrays, write_json
     from stressvision.params import Section
     from stressvision.voice.features import FeatureConfig, FeatureExtractor, standardization_statistics
+    from stressvision.voice.speakers import speaker_normalize
 
     meta = read_json(Path(args.mapped) / "meta.json")
     config = FeatureConfig.from_section(
@@ -30,6 +31,8 @@ def main() -> None:
     out = Path(args.out)
     for split, data in splits.items():
         features = extractor.extract(clips[split])
+        if config.speaker_norm:  # each speaker by their own clips: no labels, no other split
+            features = speaker_normalize(features, data["speakers"])
         save_arrays(out / f"{split}.npz", features=features, labels=data["labels"], speakers=data["speakers"])
         print(
             f"voice_features: {split:5s} {len(features):5d} clips -> {config.kind} {features.shape[1:]}",

@@ -49,7 +49,7 @@ def main() -> None:
         write_bytes(path, to_tflite(model, variant, calibration if variant == "int8" else None))
         # Scored from the raw test clips through both LiteRT models: the edge's exact path.
         scores = classification_metrics(
-            test["labels"], VoiceClassifier(path).predict(clips), config["classes"]
+            test["labels"], VoiceClassifier(path).predict(clips, test["speakers"]), config["classes"]
         )
         metrics[variant] = {
             "size_mb": round(path.stat().st_size / 2**20, 4),

@@ -4,6 +4,7 @@ stressvision predict --model models/tflite photo.jpg folder/ ...      # JSON lin
 stressvision evaluate --model models/tflite --data labelled/ [--json]
 stressvision predict --model models/voice/tflite speech.wav folder/   # JSON lines per 2 s clip
 arecord -f S16_LE -r 16000 -c 1 | stressvision predict --model models/voice/tflite -
+stressvision predict --model <speaker-normalised voice model> --enroll me/ speech.wav
 stressvision evaluate --model models/voice/tflite --data emodb/wav/ [--json]
 """
 
@@ -74,6 +75,13 @@ def predict_voice(args: argparse.Namespace) -> int:
     model = VoiceClassifier(args.model, num_threads=args.threads)
     if args.camera is not None:
         raise StressVisionError("--camera needs a face model; for live voice pipe raw PCM to `predict -`")
+    if args.enroll and not model.speaker_norm:
+        raise StressVisionError(f"{args.model}: not a speaker-normalised voice model; drop --enroll")
+    if model.speaker_norm and "-" in args.inputs and not args.enroll:
+        raise StressVisionError(
+            "this voice model is speaker-normalised: to stream, first enrol the speaker with "
+            "--enroll <WAV files or folder of them>"
+        )
 
     def recordings():
         """(name, clip windows) per input, or the StressVisionError that input raised."""
@@ -88,14 +96,31 @@ def predict_voice(args: argparse.Namespace) -> int:
                 except StressVisionError as exc:
                     yield str(file), exc
 
+    def enrolment_clips(items: list[str]) -> list[np.ndarray]:
+        return [
+            clip.astype(np.float32)
+            for item in items
+            for file in _files(item, (".wav",))
+            for _, clip in clip_windows(read_recording_file(file, model.sample_rate), model.samples)
+        ]
+
+    speaker = None
+    inputs = recordings()
+    if model.speaker_norm:
+        if args.enroll:
+            speaker = model.enrol(enrolment_clips(args.enroll), "--enroll")
+        else:  # the inputs are the speaker's enrolment: read them all first
+            inputs = [(name, w if isinstance(w, StressVisionError) else list(w)) for name, w in inputs]
+            clips = [c for _, w in inputs if not isinstance(w, StressVisionError) for _, c in w]
+            speaker = model.enrol([c.astype(np.float32) for c in clips], "the inputs (one speaker)")
     failures = 0
-    for name, windows in recordings():
+    for name, windows in inputs:
         if isinstance(windows, StressVisionError):
             failures += 1
             print(f"error: {windows}", file=sys.stderr)
             continue
         for start, clip in windows:
-            probs = model.classify_features(model.clip_features(clip.astype(np.float32)))
+            probs = model.classify_clip(clip.astype(np.float32), speaker)
             line = _prediction(model.classes, probs, file=name, start_s=start / model.sample_rate)
             print(json.dumps(line), flush=True)
     return 1 if failures else 0
@@ -187,7 +212,8 @@ def evaluate_voice(args: argparse.Namespace) -> int:
     keep = labels >= 0
     if not keep.any():
         raise StressVisionError(f"{args.data}: no readable WAV files of emotions this model knows")
-    predicted = model.predict(corpus.clips[keep].astype(np.float32) / 32768.0).argmax(axis=1)
+    clips = corpus.clips[keep].astype(np.float32) / 32768.0
+    predicted = model.predict(clips, corpus.speakers[keep]).argmax(axis=1)  # speakers: for speaker_norm
     report = confusion_report(labels[keep], predicted, model.classes)
     report["skipped_unreadable"] = sum(corpus.skipped.values())
     report["skipped_other_emotions"] = int((~keep).sum())
@@ -263,6 +289,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-frames", type=int, default=0, help="video: stop after this many frames (0: all)")
     p.add_argument("--no-detect", action="store_true", help="inputs are face crops: skip face detection")
     p.add_argument("--pcm-rate", type=int, default=0, help="sample rate of stdin PCM (default: the model's)")
+    p.add_argument(
+        "--enroll",
+        action="append",
+        default=[],
+        help="voice, speaker-normalised models: a WAV or folder of WAVs of the speaker, any emotion, "
+        ">= 5 clips in all (repeat for more)",
+    )
     p.set_defaults(func=predict)
     e = sub.add_parser("evaluate", help="accuracy, macro F1, per-class report on a labelled folder")
     e.add_argument(

@@ -47,14 +47,16 @@ def test_the_voice_model_predicts_from_a_copy_without_the_project(tmp_path: Path
     model.mkdir()
     for file in VOICE.iterdir():
         (model / file.name).write_bytes(file.read_bytes())
-    t = np.arange(44100 * 3) / 44100
-    speech_like = 0.3 * np.sin(2 * np.pi * 160 * t) * (np.sin(2 * np.pi * 4 * t) > 0)
+    # 12 s of syllables whose pitch wanders: six 2 s windows, enough to enrol the "speaker"
+    t = np.arange(44100 * 12) / 44100
+    pitch = 160 + 40 * np.sin(2 * np.pi * 0.3 * t)
+    speech_like = 0.3 * np.sin(2 * np.pi * np.cumsum(pitch) / 44100) * (np.sin(2 * np.pi * 4 * t) > 0)
     (tmp_path / "clip.wav").write_bytes(encode_wav(speech_like.astype(np.float32), 44100))
     result = stressvision("predict", "--model", str(model), str(tmp_path / "clip.wav"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     classes = json.loads((VOICE / "model_config.json").read_text())["classes"]
-    assert len(lines) == 2 and set(lines[0]["probabilities"]) == set(classes)
+    assert len(lines) == 6 and set(lines[0]["probabilities"]) == set(classes)
 
 
 @pytest.mark.skipif(not REAL_EMODB.is_file(), reason=f"{REAL_EMODB} not present")

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stressvision.voice.audio import encode_wav
+from stressvision.voice.audio import encode_wav, load_clip
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.pipeline
@@ -50,31 +50,75 @@ def test_evaluate_on_a_wav_set_reproduces_the_quantize_stage(pipeline_project: P
     assert report["skipped_unreadable"] == 1 and b"skipped 1 files: corrupt WAV" in result.stderr
 
 
+def one_speaker(pipeline_project: Path, tmp_path: Path) -> tuple[np.ndarray, Path]:
+    """A test speaker's clips, and a folder of WAVs of their other clips to enrol them with."""
+    test = np.load(pipeline_project / "data/voice/split/test.npz")
+    mine = test["speakers"] == test["speakers"][0]
+    clips = test["clips"][mine].astype(np.float32) / 32767.0
+    enrol = tmp_path / "enrol"
+    enrol.mkdir()
+    for i, clip in enumerate(clips[3:]):
+        (enrol / f"{i}.wav").write_bytes(encode_wav(clip, 16000))
+    return clips[:3], enrol
+
+
 def test_predict_windows_wav_files_and_reads_raw_pcm_from_stdin(pipeline_project: Path, tmp_path: Path):
     model = pipeline_project / "models/voice/tflite"
-    clips = np.load(pipeline_project / "data/voice/split/test.npz")["clips"][:3].astype(np.float32) / 32767.0
+    clips, enrol = one_speaker(pipeline_project, tmp_path)
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
     long = np.concatenate([clips[0], clips[1], clips[2][:16000]])  # 5 s: windows at 0, 2 and 4 s
-    (tmp_path / "long.wav").write_bytes(encode_wav(long, 16000))
-    (tmp_path / "broken.wav").write_bytes(b"not audio")
+    (inputs / "long.wav").write_bytes(encode_wav(long, 16000))
+    (inputs / "broken.wav").write_bytes(b"not audio")
     result = stressvision(
         "predict",
         "--model",
         str(model),
-        str(tmp_path),  # a folder: broken.wav, then long.wav
+        "--enroll",
+        str(enrol),
+        str(inputs),  # a folder: broken.wav, then long.wav
     )
     assert result.returncode == 1  # one file failed, the next one in the folder was still processed
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [line["start_s"] for line in lines] == [0.0, 2.0, 4.0]
     assert all(abs(sum(line["probabilities"].values()) - 1) < 0.05 for line in lines)
     errors = [line for line in result.stderr.decode().splitlines() if line.startswith("error")]
-    assert errors == [f"error: {tmp_path / 'broken.wav'}: not a WAV file"]
+    assert errors == [f"error: {inputs / 'broken.wav'}: not a WAV file"]
 
     pcm = np.round(np.concatenate([clips[0], clips[1]]) * 32767).astype("<i2").tobytes()
-    piped = stressvision("predict", "--model", str(model), "-", stdin=pcm)
+    piped = stressvision("predict", "--model", str(model), "--enroll", str(enrol), "-", stdin=pcm)
     assert piped.returncode == 0, piped.stderr
     from_stdin = [json.loads(line) for line in piped.stdout.splitlines()]
     assert [line["start_s"] for line in from_stdin] == [0.0, 2.0]
     assert from_stdin[0]["probabilities"] == lines[0]["probabilities"]  # same clip, same answer
+
+
+def test_a_speaker_normalised_model_enrols_its_speaker_or_says_how(pipeline_project: Path, tmp_path: Path):
+    from stressvision.voice.inference import VoiceClassifier
+
+    model = pipeline_project / "models/voice/tflite"
+    clips, enrol = one_speaker(pipeline_project, tmp_path)
+    # without --enroll, the WAV inputs are the enrolment: the same as enrolling with them
+    alone = stressvision("predict", "--model", str(model), str(enrol))
+    assert alone.returncode == 0, alone.stderr
+    classifier = VoiceClassifier(model / "int8.tflite")
+    files = sorted(enrol.glob("*.wav"))
+    expected = classifier.predict(np.stack([load_clip(f.read_bytes(), 16000, 2.0, f.name) for f in files]))
+    got = [json.loads(line) for line in alone.stdout.splitlines()]
+    assert [line["label"] for line in got] == [classifier.classes[i] for i in expected.argmax(1)]
+
+    (tmp_path / "few").mkdir()
+    for i in range(2):
+        (tmp_path / "few" / f"{i}.wav").write_bytes(encode_wav(clips[i], 16000))
+    pcm = np.round(clips[0] * 32767).astype("<i2").tobytes()
+    for args, stdin, message in [
+        (["-"], pcm, "error: this voice model is speaker-normalised: to stream, first enrol the speaker"),
+        (["--enroll", str(tmp_path / "few"), "-"], pcm, "error: --enroll: 2 clip(s); a speaker-normalised"),
+        ([str(tmp_path / "few")], None, "error: the inputs (one speaker): 2 clip(s)"),
+    ]:
+        result = stressvision("predict", "--model", str(model), *args, stdin=stdin)
+        errors = [line for line in result.stderr.decode().splitlines() if line.startswith("error")]
+        assert result.returncode == 2 and len(errors) == 1 and errors[0].startswith(message), result.stderr
 
 
 def test_voice_commands_never_import_tensorflow(pipeline_project: Path, wav_test_set: Path):

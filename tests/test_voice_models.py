@@ -7,13 +7,22 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from stressvision.errors import ParamsError
+from stressvision.errors import DataError, ParamsError
 from stressvision.export import to_tflite
 from stressvision.litert import TFLiteClassifier
 from stressvision.params import Section
-from stressvision.voice.features import FeatureConfig, FeatureExtractor, standardization_statistics
+from stressvision.voice.features import (
+    CONTOUR_FUNCTIONALS,
+    PROSODY_CONTOURS,
+    PROSODY_RATES,
+    FeatureConfig,
+    FeatureExtractor,
+    standardization_statistics,
+)
 from stressvision.voice.models import build_lstm_baseline
+from stressvision.voice.speakers import speaker_normalize
 from stressvision.voice.training import VoiceTrainConfig, build_voice_model, make_voice_dataset
+from tests.conftest import default_params
 
 TRAIN_PARAMS = {
     "model": "functionals_mlp",
@@ -34,11 +43,12 @@ TRAIN_PARAMS = {
 def clips(n: int = 4, seconds: float = 1.0) -> np.ndarray:
     rng = np.random.default_rng(0)
     t = np.arange(round(16000 * seconds)) / 16000
-    voiced = np.sin(2 * np.pi * 180 * t) * (np.sin(2 * np.pi * 3 * t) > 0)
+    pitch = 150.0 + 20.0 * np.arange(n)[:, None]  # clips that differ, so no feature is constant
+    voiced = np.sin(2 * np.pi * pitch * t) * (np.sin(2 * np.pi * 3 * t) > 0)
     return (0.3 * voiced + 0.01 * rng.standard_normal((n, len(t)))).astype(np.float32)
 
 
-@pytest.mark.parametrize("kind", ["functionals", "logmel", "mfcc", "mfcc_mean"])
+@pytest.mark.parametrize("kind", ["functionals", "prosody", "logmel", "mfcc", "mfcc_mean"])
 def test_features_tflite_matches_tensorflow(kind, tmp_path):
     config = FeatureConfig(kind=kind, clip_seconds=1.0, cmvn=kind in ("logmel", "mfcc"))
     x = clips()
@@ -52,6 +62,69 @@ def test_features_tflite_matches_tensorflow(kind, tmp_path):
     features = TFLiteClassifier(path)  # a float model: no quantization in or out
     got = np.stack([features.invoke_raw(clip[None])[0] for clip in x])
     np.testing.assert_allclose(got, expected, atol=2e-3, rtol=1e-3)
+
+
+def voice(pitch_hz: float, rng: np.random.Generator, seconds: float = 1.0, glide: float = 0.0) -> np.ndarray:
+    """A vowel-like harmonic tone (10 harmonics, 1/k amplitudes) whose pitch glides by `glide` octaves."""
+    t = np.arange(round(16000 * seconds)) / 16000
+    phase = 2 * np.pi * np.cumsum(pitch_hz * 2 ** (glide * t / seconds)) / 16000
+    tone = sum(np.sin(k * phase) / k for k in range(1, 11))
+    return (0.2 * tone + 0.002 * rng.standard_normal(len(t))).astype(np.float32)
+
+
+def prosody_values(x: np.ndarray) -> dict[str, np.ndarray]:
+    """The pitch and rate entries of `prosody` features, by name."""
+    config = FeatureConfig(kind="prosody", clip_seconds=1.0, cmvn=False, standardize=False)
+    features = FeatureExtractor(config).extract(x)
+    tail = features[:, -(len(PROSODY_CONTOURS) * len(CONTOUR_FUNCTIONALS) + len(PROSODY_RATES)) :]
+    pitch = dict(zip(CONTOUR_FUNCTIONALS, tail[:, : len(CONTOUR_FUNCTIONALS)].T))
+    return pitch | dict(zip(PROSODY_RATES, tail[:, -len(PROSODY_RATES) :].T))
+
+
+def test_prosody_finds_the_pitch_its_trend_and_unvoiced_noise():
+    rng = np.random.default_rng(0)
+    steady = prosody_values(np.stack([voice(hz, rng) for hz in (100.0, 150.0, 220.0)]))
+    # semitones above 100 Hz: 0, 7.02, 13.65
+    np.testing.assert_allclose(steady["mean"], [0.0, 7.02, 13.65], atol=0.35)
+    assert (steady["std"] < 0.5).all() and (steady["voiced_share"] > 0.95).all()
+    rising, falling = prosody_values(np.stack([voice(150.0, rng, glide=g) for g in (1.0, -1.0)]))["slope"]
+    # one octave (12 semitones) over 1 s of 10 ms frames: 0.12 semitones per frame
+    assert rising == pytest.approx(0.12, abs=0.02) and falling == pytest.approx(-0.12, abs=0.02)
+    noise = prosody_values((0.1 * rng.standard_normal((1, 16000))).astype(np.float32))
+    assert noise["voiced_share"][0] < 0.1
+
+
+def test_speaker_normalization_scales_each_speaker_by_their_own_clips():
+    rng = np.random.default_rng(0)
+    features = np.concatenate([rng.normal(5.0, 2.0, (6, 3)), rng.normal(-3.0, 0.5, (8, 3))])
+    speakers = np.array(["a"] * 6 + ["b"] * 8)
+    scaled = speaker_normalize(features, speakers)
+    for who in ("a", "b"):
+        np.testing.assert_allclose(scaled[speakers == who].mean(axis=0), 0.0, atol=1e-5)
+        np.testing.assert_allclose(scaled[speakers == who].std(axis=0), 1.0, atol=1e-4)
+    with pytest.raises(DataError) as err:
+        speaker_normalize(features[:10], speakers[:10])  # speaker b has 4 clips
+    assert str(err.value).startswith("speaker b: 4 clip(s); a speaker-normalised model needs >= 5 clips")
+
+
+@pytest.mark.parametrize(
+    ("updates", "message"),
+    [
+        (
+            {"speaker_norm": True, "standardize": True},
+            "voice_features.speaker_norm: replaces standardize: set voice_features.standardize to false",
+        ),
+        (
+            {"speaker_norm": True, "standardize": False, "kind": "logmel"},
+            "voice_features.speaker_norm: needs kind functionals or prosody, not logmel",
+        ),
+    ],
+)
+def test_speaker_norm_param_errors(updates, message):
+    values = default_params()["voice_features"] | updates
+    with pytest.raises(ParamsError) as err:
+        FeatureConfig.from_section(Section("voice_features", values), 16000, 2.0)
+    assert str(err.value) == f"params.yaml: {message}"
 
 
 def test_mfccs_are_tensorflow_mfccs():
@@ -107,7 +180,7 @@ def test_a_model_that_cannot_read_the_features_is_a_one_line_params_error():
         )
     assert "voice_train.model: lstm_baseline needs voice_features.kind mfcc_mean" in str(error.value)
     section = {"kind": "functionals", "frame_ms": 25, "hop_ms": 10, "n_mels": 64, "n_mfcc": 40}
-    section |= {"fmin": 20, "fmax": 8000, "cmvn": True, "standardize": True}
+    section |= {"fmin": 20, "fmax": 8000, "cmvn": True, "standardize": True, "speaker_norm": False}
     with pytest.raises(ParamsError, match="voice_features.cmvn: must be false for functionals"):
         FeatureConfig.from_section(Section("voice_features", section), 16000, 2.0)
     with pytest.raises(ParamsError, match="voice_features.fmax"):

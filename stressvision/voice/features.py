@@ -14,17 +14,29 @@ import tensorflow as tf
 
 from stressvision.errors import ParamsError
 from stressvision.params import Section
+from stressvision.voice.speakers import STD_FLOOR
 
-FEATURE_KINDS = ("functionals", "logmel", "mfcc", "mfcc_mean")
+FEATURE_KINDS = ("functionals", "prosody", "logmel", "mfcc", "mfcc_mean")
+CLIP_KINDS = ("functionals", "prosody", "mfcc_mean")  # one vector per clip, no time axis
 ACTIVE_RANGE = 7.0  # natural-log power units (about 30 dB): frames this far below the loudest are pauses
+PITCH_FRAME_MS = 40.0  # two periods of the lowest pitch searched
+PITCH_RANGE_HZ = (60.0, 500.0)
+VOICED_MIN = 0.45  # normalised autocorrelation peak above which a frame counts as voiced
 
 
 @dataclass(frozen=True)
 class FeatureConfig:
     """How a clip becomes features. `kind`: functionals (statistics of log-mel and MFCC over
     the clip's voiced frames: mean, std, min, max and two of the deltas, a flat vector),
-    logmel (frames x n_mels), mfcc (frames x n_mfcc), or mfcc_mean (the LSTM baseline's 40
-    MFCCs averaged over time, shaped (40, 1))."""
+    prosody (functionals plus slope, skewness and kurtosis, and statistics of pitch,
+    voicing, loudness, spectral centroid, high/low band ratio and zero crossings), logmel
+    (frames x n_mels), mfcc (frames x n_mfcc), or mfcc_mean (the LSTM baseline's 40 MFCCs
+    averaged over time, shaped (40, 1)).
+
+    `speaker_norm`: every speaker's clip features are scaled by that speaker's own mean and
+    std (no labels needed: a new user enrols with a few recordings), instead of the train
+    split's (`standardize`). It removes the voice (pitch, timbre, loudness) from the features
+    and leaves how the voice departs from its own habit, which is what emotion changes."""
 
     kind: str = "logmel"
     sample_rate: int = 16000
@@ -37,6 +49,7 @@ class FeatureConfig:
     fmax: float = 8000.0
     cmvn: bool = True  # sequences only: normalise each band over the utterance's time axis
     standardize: bool = True  # scale each feature by the train split's mean and std
+    speaker_norm: bool = False  # clip vectors only: scale by each speaker's own mean and std instead
 
     @classmethod
     def from_section(cls, section: Section, sample_rate: int, clip_seconds: float) -> FeatureConfig:
@@ -52,14 +65,23 @@ class FeatureConfig:
             fmax=section.float("fmax", minimum=1.0),
             cmvn=section.bool("cmvn"),
             standardize=section.bool("standardize"),
+            speaker_norm=section.bool("speaker_norm"),
         )
         section.check_no_extra_keys()
+        if config.speaker_norm and config.standardize:
+            raise ParamsError(
+                section.key("speaker_norm"), "replaces standardize: set voice_features.standardize to false"
+            )
+        if config.speaker_norm and config.kind not in ("functionals", "prosody"):
+            raise ParamsError(
+                section.key("speaker_norm"), f"needs kind functionals or prosody, not {config.kind}"
+            )
         if config.fmax > sample_rate / 2 or config.fmin >= config.fmax:
             raise ParamsError(
                 section.key("fmax"),
                 f"need fmin < fmax <= sample_rate/2 ({sample_rate / 2:g}), got {config.fmax:g}",
             )
-        if config.cmvn and config.kind in ("mfcc_mean", "functionals"):
+        if config.cmvn and config.kind in CLIP_KINDS:
             raise ParamsError(
                 section.key("cmvn"), f"must be false for {config.kind} (it would zero the means)"
             )
@@ -94,6 +116,9 @@ class FeatureConfig:
             return (self.n_mfcc, 1)
         if self.kind == "functionals":
             return (len(FUNCTIONALS) * (self.n_mels + self.n_mfcc),)
+        if self.kind == "prosody":
+            spectral = len(FUNCTIONALS + SHAPE_FUNCTIONALS) * (self.n_mels + self.n_mfcc)
+            return (spectral + len(PROSODY_CONTOURS) * len(CONTOUR_FUNCTIONALS) + len(PROSODY_RATES),)
         return (self.num_frames, self.n_mfcc if self.kind == "mfcc" else self.n_mels)
 
 
@@ -135,6 +160,112 @@ def functionals(frames: tf.Tensor, logmel: tf.Tensor) -> tf.Tensor:
     return tf.concat([mean, std, low, high, delta_std, delta_abs], axis=-1)
 
 
+SHAPE_FUNCTIONALS = ("slope", "skewness", "kurtosis")
+CONTOUR_FUNCTIONALS = ("mean", "std", "min", "max") + SHAPE_FUNCTIONALS
+PROSODY_CONTOURS = (
+    "pitch_semitones",
+    "voicing",
+    "log_energy",
+    "centroid_khz",
+    "high_low_ratio",
+    "zero_crossings",
+)
+PROSODY_RATES = ("voiced_share", "active_share")
+
+
+def masked_statistics(frames: tf.Tensor, weight: tf.Tensor, names: tuple[str, ...]) -> tf.Tensor:
+    """Named statistics of (B, T, D) frames over the frames where weight (B, T, 1) is 1.
+
+    `slope` is the least-squares trend per frame (rising or falling pitch, fading voice).
+    A clip with no such frames gets zeros, not NaNs.
+    """
+    count = tf.reduce_sum(weight, axis=1)
+    safe = tf.maximum(count, 1.0)
+    mean = tf.reduce_sum(frames * weight, axis=1) / safe
+    centred = (frames - mean[:, None]) * weight
+    std = tf.sqrt(tf.reduce_sum(tf.square(centred), axis=1) / safe + 1e-8)
+    time = tf.range(tf.shape(frames)[1], dtype=frames.dtype)[None, :, None]
+    time_centred = (time - tf.reduce_sum(time * weight, axis=1, keepdims=True) / safe[:, None]) * weight
+    z = centred / std[:, None]
+    any_frame = tf.cast(count > 0, frames.dtype)
+    big = 1e4 * (1.0 - weight)
+    values = {
+        "mean": mean,
+        "std": std,
+        "min": tf.reduce_min(frames + big, axis=1) * any_frame,
+        "max": tf.reduce_max(frames - big, axis=1) * any_frame,
+        "slope": tf.reduce_sum(time_centred * centred, axis=1)
+        / (tf.reduce_sum(tf.square(time_centred), axis=1) + 1e-6),
+        "skewness": tf.reduce_sum(z**3, axis=1) / safe,
+        "kurtosis": tf.reduce_sum(z**4, axis=1) / safe,
+    }
+    return tf.concat([values[name] for name in names], axis=-1)
+
+
+def prosody_contours(config: FeatureConfig, clips: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """Per-frame pitch, voicing, loudness and spectral shape of (B, samples) clips.
+
+    Pitch is the lag of the highest normalised autocorrelation in 60-500 Hz over 40 ms
+    frames; the autocorrelation is the power spectrum times a cosine matrix (no inverse
+    FFT, which TFLite lacks). Returns contours (B, T, 6), active (B, T, 1), voiced (B, T, 1).
+    """
+    length = round(config.sample_rate * PITCH_FRAME_MS / 1000)
+    lags = np.arange(
+        int(config.sample_rate / PITCH_RANGE_HZ[1]), int(config.sample_rate / PITCH_RANGE_HZ[0]) + 1
+    )
+    fft_length = 1 << (length + int(lags[-1]) - 1).bit_length()  # long enough that no lag searched wraps
+    frames = tf.signal.frame(clips, length, config.hop_length) * tf.signal.hann_window(length, periodic=True)
+    power = tf.square(tf.abs(tf.signal.rfft(frames, [fft_length])))  # (B, T, F)
+    bins = np.arange(fft_length // 2 + 1)
+    twice = np.where((bins > 0) & (bins < fft_length // 2), 2.0, 1.0)[:, None]  # both halves of the spectrum
+    cosines = (twice * np.cos(2 * np.pi * np.outer(bins, lags) / fft_length)).astype(np.float32)
+    energy = tf.tensordot(power, tf.constant(twice[:, 0].astype(np.float32)), 1)  # autocorrelation at lag 0
+    correlation = tf.tensordot(power, tf.constant(cosines), 1) / (energy[..., None] + 1e-9)
+    voicing = tf.reduce_max(correlation, axis=-1)
+    period = tf.gather(tf.constant(lags.astype(np.float32)), tf.argmax(correlation, axis=-1))
+    semitones = 12.0 * tf.math.log(config.sample_rate / period / 100.0) / np.log(2.0)
+    log_energy = tf.math.log(energy + 1e-6)
+    active = tf.cast(
+        log_energy > tf.reduce_max(log_energy, axis=1, keepdims=True) - ACTIVE_RANGE, clips.dtype
+    )
+    voiced = active * tf.cast(voicing > VOICED_MIN, clips.dtype)
+    hertz = tf.constant((bins * config.sample_rate / fft_length).astype(np.float32))
+    share = power / (tf.reduce_sum(power, axis=-1, keepdims=True) + 1e-9)
+    centroid = tf.tensordot(share, hertz / 1000.0, 1)
+    high = tf.constant((bins * config.sample_rate / fft_length > 1000.0).astype(np.float32))
+    high_low = tf.math.log(
+        (tf.tensordot(power, high, 1) + 1e-6) / (tf.tensordot(power, 1.0 - high, 1) + 1e-6)
+    )
+    crossings = tf.reduce_mean(
+        tf.cast(tf.not_equal(tf.sign(frames[..., 1:]), tf.sign(frames[..., :-1])), clips.dtype), -1
+    )
+    contours = tf.stack([semitones, voicing, log_energy, centroid, high_low, crossings], axis=-1)
+    return contours, active[..., None], voiced[..., None]
+
+
+def prosody(config: FeatureConfig, clips: tf.Tensor, spectral: tf.Tensor, logmel: tf.Tensor) -> tf.Tensor:
+    """The `prosody` vector: spectral functionals with their shape, then the contours' statistics.
+
+    Pitch statistics count voiced frames only; the other contours count active frames.
+    Order: functionals, SHAPE_FUNCTIONALS per spectral value, CONTOUR_FUNCTIONALS of pitch,
+    each of CONTOUR_FUNCTIONALS over the other five contours, PROSODY_RATES.
+    """
+    energy = tf.reduce_logsumexp(logmel, axis=-1)
+    active = tf.cast(energy > tf.reduce_max(energy, axis=1, keepdims=True) - ACTIVE_RANGE, spectral.dtype)
+    shape = masked_statistics(spectral, active[..., None], SHAPE_FUNCTIONALS)
+    contours, frame_active, voiced = prosody_contours(config, clips)
+    pitch = masked_statistics(contours[..., :1], voiced, CONTOUR_FUNCTIONALS)
+    rest = masked_statistics(contours[..., 1:], frame_active, CONTOUR_FUNCTIONALS)
+    rates = tf.stack(
+        [
+            tf.reduce_sum(voiced, axis=[1, 2]) / tf.maximum(tf.reduce_sum(frame_active, axis=[1, 2]), 1.0),
+            tf.reduce_mean(frame_active, axis=[1, 2]),
+        ],
+        axis=-1,
+    )
+    return tf.concat([functionals(spectral, logmel), shape, pitch, rest, rates], axis=-1)
+
+
 def standardization_statistics(config: FeatureConfig, features: np.ndarray) -> dict:
     """Mean and std of raw train features: per value, or per bin across frames for sequences."""
     axes = (0, 1) if config.kind in ("logmel", "mfcc") else (0,)
@@ -156,7 +287,8 @@ class FeatureExtractor(tf.Module):
         self.statistics = statistics
         if statistics is not None:
             self.mean = tf.constant(np.asarray(statistics["mean"], np.float32))
-            self.scale = tf.constant(1.0 / np.maximum(np.asarray(statistics["std"], np.float32), 1e-6))
+            # floored: a value constant over the train clips must not turn float noise into +-1
+            self.scale = tf.constant(1.0 / np.maximum(np.asarray(statistics["std"], np.float32), STD_FLOOR))
         self.mel_matrix = tf.constant(
             tf.signal.linear_to_mel_weight_matrix(
                 config.n_mels, config.fft_length // 2 + 1, config.sample_rate, config.fmin, config.fmax
@@ -192,8 +324,11 @@ class FeatureExtractor(tf.Module):
         spectrum = tf.abs(tf.signal.rfft(frames, [c.fft_length]))
         mel = tf.tensordot(tf.square(spectrum), self.mel_matrix, 1)
         logmel = tf.math.log(mel + 1e-6)
-        if c.kind == "functionals":
-            return functionals(tf.concat([logmel, tf.tensordot(logmel, self.dct_matrix, 1)], -1), logmel)
+        if c.kind in ("functionals", "prosody"):
+            spectral = tf.concat([logmel, tf.tensordot(logmel, self.dct_matrix, 1)], -1)
+            if c.kind == "prosody":
+                return prosody(c, clips, spectral, logmel)
+            return functionals(spectral, logmel)
         features = logmel if c.kind == "logmel" else tf.tensordot(logmel, self.dct_matrix, 1)
         if c.kind == "mfcc_mean":
             return tf.reduce_mean(features, axis=1)[..., None]

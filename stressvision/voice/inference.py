@@ -14,11 +14,16 @@ import numpy as np
 from stressvision.errors import DataError
 from stressvision.litert import TFLiteClassifier
 from stressvision.model_config import CONFIG_NAME, resolve_model
+from stressvision.voice.speakers import SpeakerStatistics
 
 
 class VoiceClassifier:
     """A voice classifier exported by voice_quantize: `<variant>.tflite` beside features.tflite
-    and model_config.json. Takes mono float clips in [-1, 1] at the config's sample rate."""
+    and model_config.json. Takes mono float clips in [-1, 1] at the config's sample rate.
+
+    A model trained with `speaker_norm` scales features by the speaker's own statistics:
+    `enrol` takes them from a few clips of that speaker, and `predict` without them treats
+    all the clips it gets as one speaker's (or groups them by `speakers`)."""
 
     def __init__(self, model_path: str | os.PathLike, num_threads: int | None = None):
         model_path, self.config = resolve_model(model_path)
@@ -30,6 +35,7 @@ class VoiceClassifier:
         self.features = TFLiteClassifier(model_path.parent / self.config["features_model"], num_threads)
         self.classifier = TFLiteClassifier(model_path, num_threads)
         self.source_to_class: dict[str, str | None] = dict(self.config.get("source_to_class", {}))
+        self.speaker_norm = bool(self.config["features"].get("speaker_norm", False))
         n_out = int(self.classifier.output["shape"][-1])
         if n_out != len(self.classes):
             raise DataError(f"{model_path}: {len(self.classes)} classes in {CONFIG_NAME} for {n_out} outputs")
@@ -44,19 +50,45 @@ class VoiceClassifier:
         c = self.classifier
         return c.dequantize_output(c.invoke_raw(c.quantize_input(features[None]))[0])
 
-    def predict(self, clips: np.ndarray) -> np.ndarray:
-        """Class probabilities (N, classes) for clips (N, samples)."""
-        return np.stack([self.classify_features(self.clip_features(clip)) for clip in clips])
+    def enrol(self, clips: np.ndarray, speaker: str = "the speaker") -> SpeakerStatistics | None:
+        """The speaker statistics a speaker-normalised model needs, from clips of that speaker
+        (None for other models)."""
+        if not self.speaker_norm:
+            return None
+        return SpeakerStatistics.of(np.stack([self.clip_features(c) for c in clips]), speaker)
+
+    def classify_clip(self, clip: np.ndarray, speaker: SpeakerStatistics | None = None) -> np.ndarray:
+        """Class probabilities of one clip; `speaker` from `enrol` when the model needs it."""
+        features = self.clip_features(clip)
+        if self.speaker_norm:
+            if speaker is None:
+                raise DataError("this model is speaker-normalised: enrol the speaker first (--enroll)")
+            features = speaker.normalize(features)
+        return self.classify_features(features)
+
+    def predict(self, clips: np.ndarray, speakers: np.ndarray | None = None) -> np.ndarray:
+        """Class probabilities (N, classes) for clips (N, samples). A speaker-normalised model
+        takes each speaker's statistics from their clips here: `speakers` names whose each
+        clip is (default: all one speaker's)."""
+        features = np.stack([self.clip_features(clip) for clip in clips])
+        if self.speaker_norm:
+            from stressvision.voice.speakers import speaker_normalize
+
+            who = np.asarray(speakers) if speakers is not None else np.full(len(clips), "of the input")
+            features = speaker_normalize(features, who)
+        return np.stack([self.classify_features(row) for row in features])
 
     def time_clips(self, clips: np.ndarray, warmup: int, runs: int) -> np.ndarray:
-        """Milliseconds per clip, features and classification together, after `warmup` runs."""
+        """Milliseconds per clip, features and classification together, after `warmup` runs
+        (a speaker-normalised model with the clips' own statistics as the enrolment)."""
+        speaker = self.enrol(clips)
         for i in range(warmup):
-            self.classify_features(self.clip_features(clips[i % len(clips)]))
+            self.classify_clip(clips[i % len(clips)], speaker)
         times = np.empty(runs)
         for i in range(runs):
             clip = clips[i % len(clips)]
             started = time.perf_counter()
-            self.classify_features(self.clip_features(clip))
+            self.classify_clip(clip, speaker)
             times[i] = (time.perf_counter() - started) * 1000.0
         return times
 

@@ -14,6 +14,8 @@ import numpy as np
 from stressvision.errors import DataError, ParamsError
 from stressvision.params import Section
 
+STD_FLOOR = 1e-3  # smallest std a standardised or speaker-normalised value is divided by
+
 SPLITS = ("train", "val", "test")
 
 
@@ -92,3 +94,37 @@ def per_speaker_accuracy(labels: np.ndarray, predicted: np.ndarray, speakers: np
         }
         for speaker in sorted(set(speakers.tolist()))
     }
+
+
+MIN_SPEAKER_CLIPS = 5  # clips of a speaker below which their mean and std say little
+
+
+@dataclass(frozen=True)
+class SpeakerStatistics:
+    """One speaker's feature mean and std, from their clips (no labels): what
+    `voice_features.speaker_norm` scales that speaker's features by."""
+
+    mean: np.ndarray
+    std: np.ndarray
+    clips: int
+
+    @classmethod
+    def of(cls, features: np.ndarray, speaker: str) -> SpeakerStatistics:
+        if len(features) < MIN_SPEAKER_CLIPS:
+            raise DataError(
+                f"{speaker}: {len(features)} clip(s); a speaker-normalised model needs >= "
+                f"{MIN_SPEAKER_CLIPS} clips of each speaker: give more recordings of them (or --enroll)"
+            )
+        return cls(features.mean(axis=0), np.maximum(features.std(axis=0), STD_FLOOR), len(features))
+
+    def normalize(self, features: np.ndarray) -> np.ndarray:
+        return ((features - self.mean) / self.std).astype(np.float32)
+
+
+def speaker_normalize(features: np.ndarray, speakers: np.ndarray) -> np.ndarray:
+    """Each speaker's clip features scaled by that speaker's own mean and std."""
+    out = np.empty(features.shape, np.float32)
+    for speaker in sorted(set(speakers.tolist())):
+        rows = speakers == speaker
+        out[rows] = SpeakerStatistics.of(features[rows], f"speaker {speaker}").normalize(features[rows])
+    return out

@@ -17,7 +17,7 @@ from stressvision.params import Section
 from stressvision.voice.models import VOICE_MODELS
 
 MODEL_FEATURES = {
-    "functionals_mlp": ("functionals",),
+    "functionals_mlp": ("functionals", "prosody"),
     "cnn_logmel": ("logmel", "mfcc"),
     "lstm_baseline": ("mfcc_mean",),
 }
