@@ -1,7 +1,8 @@
 """Leave-speakers-out cross-validation of voice profiles on a speech corpus archive.
 
 Every speaker is the test speaker of exactly one fold; another speaker validates, the rest
-train; features are standardised with the train speakers' statistics only. Each fold's
+train; features are standardised with the train speakers' statistics only, or, with
+`voice_features.speaker_norm`, every speaker's by their own clips (no labels). Each fold's
 model is also exported to INT8 TFLite and scored with LiteRT, features.tflite included.
 
     python -m benchmarks.voice_speakers --archive ../shared/datasets/emodb.zip \\
