@@ -14,7 +14,7 @@ import numpy as np
 from stressvision.errors import DataError
 from stressvision.litert import TFLiteClassifier
 from stressvision.model_config import CONFIG_NAME, resolve_model
-from stressvision.voice.speakers import SpeakerStatistics
+from stressvision.voice.speakers import SpeakerStatistics, speaker_normalize
 
 
 class VoiceClassifier:
@@ -72,8 +72,6 @@ class VoiceClassifier:
         clip is (default: all one speaker's)."""
         features = np.stack([self.clip_features(clip) for clip in clips])
         if self.speaker_norm:
-            from stressvision.voice.speakers import speaker_normalize
-
             who = np.asarray(speakers) if speakers is not None else np.full(len(clips), "of the input")
             features = speaker_normalize(features, who)
         return np.stack([self.classify_features(row) for row in features])

@@ -36,12 +36,13 @@ def build_functionals_mlp(
     input_noise: float = 0.1,
     l2: float = 1e-3,
 ) -> keras.Model:
-    """An MLP on clip-level statistics of log-mel and MFCC (the `functionals` features).
+    """An MLP on clip-level statistics (the `functionals` or `prosody` features).
 
     On a few hundred clips, statistics over the whole utterance generalise to new speakers
     better than models of the frame sequence (EmoDB leave-one-speaker-out: 0.654 against
-    0.539 for cnn_logmel, see BENCHMARKS.md). Expects standardised features
-    (voice_features.standardize); Gaussian input noise and dropout regularise it.
+    0.539 for cnn_logmel; 0.772 on speaker-normalised prosody, see BENCHMARKS.md). Expects
+    features on a unit scale (voice_features.standardize or speaker_norm); Gaussian input
+    noise and dropout regularise it.
     """
     inputs = keras.Input(input_shape, name="features")
     x = layers.GaussianNoise(input_noise, name="input_noise")(inputs)
