@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -111,6 +112,17 @@ def test_a_speaker_normalised_model_enrols_its_speaker_or_says_how(pipeline_proj
     for i in range(2):
         (tmp_path / "few" / f"{i}.wav").write_bytes(encode_wav(clips[i], 16000))
     pcm = np.round(clips[0] * 32767).astype("<i2").tobytes()
+    plain = tmp_path / "plain"  # the same files, with a config that says no speaker normalisation
+    shutil.copytree(model, plain)
+    config = json.loads((plain / "model_config.json").read_text())
+    config["features"]["speaker_norm"] = False
+    (plain / "model_config.json").write_text(json.dumps(config))
+    refused = stressvision("predict", "--model", str(plain), "--enroll", str(enrol), str(enrol))
+    assert refused.returncode == 2
+    assert (
+        refused.stderr.decode().splitlines()[-1]
+        == f"error: {plain}: not a speaker-normalised voice model; drop --enroll"
+    )
     for args, stdin, message in [
         (["-"], pcm, "error: this voice model is speaker-normalised: to stream, first enrol the speaker"),
         (["--enroll", str(tmp_path / "few"), "-"], pcm, "error: --enroll: 2 clip(s); a speaker-normalised"),
