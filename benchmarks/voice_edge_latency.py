@@ -39,7 +39,7 @@ def main() -> None:
         t1 = time.perf_counter()
         features = model.clip_features(clip)
         t2 = time.perf_counter()
-        model.classify_features(speaker.normalize(features) if speaker else features)
+        model.classify(features, speaker)
         return (t1 - t0) * 1000, (t2 - t1) * 1000, (time.perf_counter() - t2) * 1000
 
     for _ in range(10):  # warm-up

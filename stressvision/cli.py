@@ -71,6 +71,7 @@ def predict_voice(args: argparse.Namespace) -> int:
     """One JSON line per clip window of each WAV file, or of raw PCM read from stdin (`-`)."""
     from stressvision.voice.audio import read_recording_file
     from stressvision.voice.inference import VoiceClassifier, clip_windows
+    from stressvision.voice.speakers import SpeakerStatistics
 
     model = VoiceClassifier(args.model, num_threads=args.threads)
     if args.camera is not None:
@@ -83,16 +84,21 @@ def predict_voice(args: argparse.Namespace) -> int:
             "--enroll <WAV files or folder of them>"
         )
 
+    def featurised(windows):
+        """(start, features) of each clip window: features.tflite runs once per window."""
+        return ((start, model.clip_features(clip.astype(np.float32))) for start, clip in windows)
+
     def recordings():
-        """(name, clip windows) per input, or the StressVisionError that input raised."""
+        """(name, windows' features) per input, or the StressVisionError that input raised."""
         for item in args.inputs:
             if item == "-":
                 rate = args.pcm_rate or model.sample_rate
-                yield "-", _pcm_windows(sys.stdin.buffer, rate, model.sample_rate, model.samples)
+                yield "-", featurised(_pcm_windows(sys.stdin.buffer, rate, model.sample_rate, model.samples))
                 continue
             for file in _files(item, (".wav",)):
                 try:
-                    yield str(file), clip_windows(read_recording_file(file, model.sample_rate), model.samples)
+                    windows = clip_windows(read_recording_file(file, model.sample_rate), model.samples)
+                    yield str(file), featurised(windows)
                 except StressVisionError as exc:
                     yield str(file), exc
 
@@ -111,16 +117,16 @@ def predict_voice(args: argparse.Namespace) -> int:
             speaker = model.enrol(enrolment_clips(args.enroll), "--enroll")
         else:  # the inputs are the speaker's enrolment: read them all first
             inputs = [(name, w if isinstance(w, StressVisionError) else list(w)) for name, w in inputs]
-            clips = [c for _, w in inputs if not isinstance(w, StressVisionError) for _, c in w]
-            speaker = model.enrol([c.astype(np.float32) for c in clips], "the inputs (one speaker)")
+            features = [f for _, w in inputs if not isinstance(w, StressVisionError) for _, f in w]
+            speaker = SpeakerStatistics.of(np.stack(features), "the inputs (one speaker)")
     failures = 0
     for name, windows in inputs:
         if isinstance(windows, StressVisionError):
             failures += 1
             print(f"error: {windows}", file=sys.stderr)
             continue
-        for start, clip in windows:
-            probs = model.classify_clip(clip.astype(np.float32), speaker)
+        for start, features in windows:
+            probs = model.classify(features, speaker)
             line = _prediction(model.classes, probs, file=name, start_s=start / model.sample_rate)
             print(json.dumps(line), flush=True)
     return 1 if failures else 0

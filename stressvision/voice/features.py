@@ -17,7 +17,8 @@ from stressvision.params import Section
 from stressvision.voice.speakers import STD_FLOOR
 
 FEATURE_KINDS = ("functionals", "prosody", "logmel", "mfcc", "mfcc_mean")
-CLIP_KINDS = ("functionals", "prosody", "mfcc_mean")  # one vector per clip, no time axis
+STATISTICS_KINDS = ("functionals", "prosody")  # statistics over the clip's frames
+CLIP_KINDS = (*STATISTICS_KINDS, "mfcc_mean")  # one vector per clip, no time axis
 ACTIVE_RANGE = 7.0  # natural-log power units (about 30 dB): frames this far below the loudest are pauses
 PITCH_FRAME_MS = 40.0  # two periods of the lowest pitch searched
 PITCH_RANGE_HZ = (60.0, 500.0)
@@ -72,7 +73,7 @@ class FeatureConfig:
             raise ParamsError(
                 section.key("speaker_norm"), "replaces standardize: set voice_features.standardize to false"
             )
-        if config.speaker_norm and config.kind not in ("functionals", "prosody"):
+        if config.speaker_norm and config.kind not in STATISTICS_KINDS:
             raise ParamsError(
                 section.key("speaker_norm"), f"needs kind functionals or prosody, not {config.kind}"
             )
@@ -133,33 +134,6 @@ def dct_matrix(n_mels: int, n_mfcc: int):
 
 
 FUNCTIONALS = ("mean", "std", "min", "max", "delta_std", "delta_abs_mean")
-
-
-def functionals(frames: tf.Tensor, logmel: tf.Tensor) -> tf.Tensor:
-    """Statistics over the active frames of (B, T, D) features -> (B, len(FUNCTIONALS) * D).
-
-    Pauses and leading or trailing silence (padding) would drag every mean towards silence,
-    differently for fast and slow talkers; only frames within ACTIVE_RANGE of the loudest
-    frame count. Written with ops that have TFLite builtins (masks, not boolean gathers).
-    """
-    energy = tf.reduce_logsumexp(logmel, axis=-1)  # (B, T)
-    active = tf.cast(energy > tf.reduce_max(energy, axis=1, keepdims=True) - ACTIVE_RANGE, frames.dtype)
-    weight = active[..., None]
-    count = tf.reduce_sum(weight, axis=1)
-    mean = tf.reduce_sum(frames * weight, axis=1) / count
-    std = tf.sqrt(tf.reduce_sum(tf.square(frames - mean[:, None]) * weight, axis=1) / count + 1e-8)
-    big = 1e4 * (1.0 - weight)
-    low = tf.reduce_min(frames + big, axis=1)
-    high = tf.reduce_max(frames - big, axis=1)
-    delta = frames[:, 1:] - frames[:, :-1]
-    pair = weight[:, 1:] * weight[:, :-1]
-    pairs = tf.reduce_sum(pair, axis=1) + 1e-6
-    delta_mean = tf.reduce_sum(delta * pair, axis=1) / pairs
-    delta_std = tf.sqrt(tf.reduce_sum(tf.square(delta - delta_mean[:, None]) * pair, axis=1) / pairs + 1e-8)
-    delta_abs = tf.reduce_sum(tf.abs(delta) * pair, axis=1) / pairs
-    return tf.concat([mean, std, low, high, delta_std, delta_abs], axis=-1)
-
-
 SHAPE_FUNCTIONALS = ("slope", "skewness", "kurtosis")
 CONTOUR_FUNCTIONALS = ("mean", "std", "min", "max") + SHAPE_FUNCTIONALS
 PROSODY_CONTOURS = (
@@ -173,11 +147,21 @@ PROSODY_CONTOURS = (
 PROSODY_RATES = ("voiced_share", "active_share")
 
 
+def active_frames(log_energy: tf.Tensor) -> tf.Tensor:
+    """1 for (B, T) frames within ACTIVE_RANGE of the clip's loudest frame, else 0: pauses and
+    leading or trailing silence (padding) would drag every statistic towards silence,
+    differently for fast and slow talkers. The loudest frame always counts."""
+    return tf.cast(
+        log_energy > tf.reduce_max(log_energy, axis=1, keepdims=True) - ACTIVE_RANGE, log_energy.dtype
+    )
+
+
 def masked_statistics(frames: tf.Tensor, weight: tf.Tensor, names: tuple[str, ...]) -> tf.Tensor:
     """Named statistics of (B, T, D) frames over the frames where weight (B, T, 1) is 1.
 
     `slope` is the least-squares trend per frame (rising or falling pitch, fading voice).
-    A clip with no such frames gets zeros, not NaNs.
+    A clip with no such frames gets zeros, not NaNs. Written with ops that have TFLite
+    builtins (masks, not boolean gathers).
     """
     count = tf.reduce_sum(weight, axis=1)
     safe = tf.maximum(count, 1.0)
@@ -200,6 +184,20 @@ def masked_statistics(frames: tf.Tensor, weight: tf.Tensor, names: tuple[str, ..
         "kurtosis": tf.reduce_sum(z**4, axis=1) / safe,
     }
     return tf.concat([values[name] for name in names], axis=-1)
+
+
+def functionals(frames: tf.Tensor, weight: tf.Tensor, extra: tuple[str, ...] = ()) -> tf.Tensor:
+    """FUNCTIONALS, then the `extra` statistics, of (B, T, D) frames over the active frames
+    (weight (B, T, 1)) -> (B, (len(FUNCTIONALS) + len(extra)) * D)."""
+    depth = frames.shape[-1]
+    stats = masked_statistics(frames, weight, FUNCTIONALS[:4] + extra)
+    delta = frames[:, 1:] - frames[:, :-1]
+    pair = weight[:, 1:] * weight[:, :-1]
+    pairs = tf.reduce_sum(pair, axis=1) + 1e-6
+    delta_mean = tf.reduce_sum(delta * pair, axis=1) / pairs
+    delta_std = tf.sqrt(tf.reduce_sum(tf.square(delta - delta_mean[:, None]) * pair, axis=1) / pairs + 1e-8)
+    delta_abs = tf.reduce_sum(tf.abs(delta) * pair, axis=1) / pairs
+    return tf.concat([stats[:, : 4 * depth], delta_std, delta_abs, stats[:, 4 * depth :]], axis=-1)
 
 
 def prosody_contours(config: FeatureConfig, clips: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
@@ -225,9 +223,7 @@ def prosody_contours(config: FeatureConfig, clips: tf.Tensor) -> tuple[tf.Tensor
     period = tf.gather(tf.constant(lags.astype(np.float32)), tf.argmax(correlation, axis=-1))
     semitones = 12.0 * tf.math.log(config.sample_rate / period / 100.0) / np.log(2.0)
     log_energy = tf.math.log(energy + 1e-6)
-    active = tf.cast(
-        log_energy > tf.reduce_max(log_energy, axis=1, keepdims=True) - ACTIVE_RANGE, clips.dtype
-    )
+    active = active_frames(log_energy)
     voiced = active * tf.cast(voicing > VOICED_MIN, clips.dtype)
     hertz = tf.constant((bins * config.sample_rate / fft_length).astype(np.float32))
     share = power / (tf.reduce_sum(power, axis=-1, keepdims=True) + 1e-9)
@@ -243,16 +239,13 @@ def prosody_contours(config: FeatureConfig, clips: tf.Tensor) -> tuple[tf.Tensor
     return contours, active[..., None], voiced[..., None]
 
 
-def prosody(config: FeatureConfig, clips: tf.Tensor, spectral: tf.Tensor, logmel: tf.Tensor) -> tf.Tensor:
+def prosody(config: FeatureConfig, clips: tf.Tensor, spectral: tf.Tensor, weight: tf.Tensor) -> tf.Tensor:
     """The `prosody` vector: spectral functionals with their shape, then the contours' statistics.
 
     Pitch statistics count voiced frames only; the other contours count active frames.
-    Order: functionals, SHAPE_FUNCTIONALS per spectral value, CONTOUR_FUNCTIONALS of pitch,
+    Order: FUNCTIONALS then SHAPE_FUNCTIONALS per spectral value, CONTOUR_FUNCTIONALS of pitch,
     each of CONTOUR_FUNCTIONALS over the other five contours, PROSODY_RATES.
     """
-    energy = tf.reduce_logsumexp(logmel, axis=-1)
-    active = tf.cast(energy > tf.reduce_max(energy, axis=1, keepdims=True) - ACTIVE_RANGE, spectral.dtype)
-    shape = masked_statistics(spectral, active[..., None], SHAPE_FUNCTIONALS)
     contours, frame_active, voiced = prosody_contours(config, clips)
     pitch = masked_statistics(contours[..., :1], voiced, CONTOUR_FUNCTIONALS)
     rest = masked_statistics(contours[..., 1:], frame_active, CONTOUR_FUNCTIONALS)
@@ -263,7 +256,7 @@ def prosody(config: FeatureConfig, clips: tf.Tensor, spectral: tf.Tensor, logmel
         ],
         axis=-1,
     )
-    return tf.concat([functionals(spectral, logmel), shape, pitch, rest, rates], axis=-1)
+    return tf.concat([functionals(spectral, weight, SHAPE_FUNCTIONALS), pitch, rest, rates], axis=-1)
 
 
 def standardization_statistics(config: FeatureConfig, features: np.ndarray) -> dict:
@@ -324,11 +317,12 @@ class FeatureExtractor(tf.Module):
         spectrum = tf.abs(tf.signal.rfft(frames, [c.fft_length]))
         mel = tf.tensordot(tf.square(spectrum), self.mel_matrix, 1)
         logmel = tf.math.log(mel + 1e-6)
-        if c.kind in ("functionals", "prosody"):
+        if c.kind in STATISTICS_KINDS:
             spectral = tf.concat([logmel, tf.tensordot(logmel, self.dct_matrix, 1)], -1)
+            weight = active_frames(tf.reduce_logsumexp(logmel, axis=-1))[..., None]
             if c.kind == "prosody":
-                return prosody(c, clips, spectral, logmel)
-            return functionals(spectral, logmel)
+                return prosody(c, clips, spectral, weight)
+            return functionals(spectral, weight)
         features = logmel if c.kind == "logmel" else tf.tensordot(logmel, self.dct_matrix, 1)
         if c.kind == "mfcc_mean":
             return tf.reduce_mean(features, axis=1)[..., None]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -50,16 +51,16 @@ class VoiceClassifier:
         c = self.classifier
         return c.dequantize_output(c.invoke_raw(c.quantize_input(features[None]))[0])
 
-    def enrol(self, clips: np.ndarray, speaker: str = "the speaker") -> SpeakerStatistics | None:
+    def enrol(self, clips: Sequence[np.ndarray], speaker: str = "the speaker") -> SpeakerStatistics | None:
         """The speaker statistics a speaker-normalised model needs, from clips of that speaker
         (None for other models)."""
         if not self.speaker_norm:
             return None
         return SpeakerStatistics.of(np.stack([self.clip_features(c) for c in clips]), speaker)
 
-    def classify_clip(self, clip: np.ndarray, speaker: SpeakerStatistics | None = None) -> np.ndarray:
-        """Class probabilities of one clip; `speaker` from `enrol` when the model needs it."""
-        features = self.clip_features(clip)
+    def classify(self, features: np.ndarray, speaker: SpeakerStatistics | None = None) -> np.ndarray:
+        """Class probabilities of one clip's features; `speaker` from `enrol` when the model
+        is speaker-normalised."""
         if self.speaker_norm:
             if speaker is None:
                 raise DataError("this model is speaker-normalised: enrol the speaker first (--enroll)")
@@ -81,12 +82,12 @@ class VoiceClassifier:
         (a speaker-normalised model with the clips' own statistics as the enrolment)."""
         speaker = self.enrol(clips)
         for i in range(warmup):
-            self.classify_clip(clips[i % len(clips)], speaker)
+            self.classify(self.clip_features(clips[i % len(clips)]), speaker)
         times = np.empty(runs)
         for i in range(runs):
             clip = clips[i % len(clips)]
             started = time.perf_counter()
-            self.classify_clip(clip, speaker)
+            self.classify(self.clip_features(clip), speaker)
             times[i] = (time.perf_counter() - started) * 1000.0
         return times
 

@@ -106,7 +106,6 @@ class SpeakerStatistics:
 
     mean: np.ndarray
     std: np.ndarray
-    clips: int
 
     @classmethod
     def of(cls, features: np.ndarray, speaker: str) -> SpeakerStatistics:
@@ -115,7 +114,7 @@ class SpeakerStatistics:
                 f"{speaker}: {len(features)} clip(s); a speaker-normalised model needs >= "
                 f"{MIN_SPEAKER_CLIPS} clips of each speaker: give more recordings of them (or --enroll)"
             )
-        return cls(features.mean(axis=0), np.maximum(features.std(axis=0), STD_FLOOR), len(features))
+        return cls(features.mean(axis=0), np.maximum(features.std(axis=0), STD_FLOOR))
 
     def normalize(self, features: np.ndarray) -> np.ndarray:
         return ((features - self.mean) / self.std).astype(np.float32)

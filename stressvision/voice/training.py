@@ -14,10 +14,11 @@ import tensorflow as tf
 from stressvision.errors import ParamsError
 from stressvision.fitting import balanced_class_weights, fit_summary
 from stressvision.params import Section
+from stressvision.voice.features import STATISTICS_KINDS
 from stressvision.voice.models import VOICE_MODELS
 
 MODEL_FEATURES = {
-    "functionals_mlp": ("functionals", "prosody"),
+    "functionals_mlp": STATISTICS_KINDS,
     "cnn_logmel": ("logmel", "mfcc"),
     "lstm_baseline": ("mfcc_mean",),
 }
