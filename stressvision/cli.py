@@ -118,7 +118,7 @@ def predict_voice(args: argparse.Namespace) -> int:
         else:  # the inputs are the speaker's enrolment: read them all first
             inputs = [(name, w if isinstance(w, StressVisionError) else list(w)) for name, w in inputs]
             features = [f for _, w in inputs if not isinstance(w, StressVisionError) for _, f in w]
-            speaker = SpeakerStatistics.of(np.stack(features), "the inputs (one speaker)")
+            speaker = SpeakerStatistics.of(np.array(features), "the inputs (one speaker)")
     failures = 0
     for name, windows in inputs:
         if isinstance(windows, StressVisionError):

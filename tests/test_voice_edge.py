@@ -127,6 +127,7 @@ def test_a_speaker_normalised_model_enrols_its_speaker_or_says_how(pipeline_proj
         (["-"], pcm, "error: this voice model is speaker-normalised: to stream, first enrol the speaker"),
         (["--enroll", str(tmp_path / "few"), "-"], pcm, "error: --enroll: 2 clip(s); a speaker-normalised"),
         ([str(tmp_path / "few")], None, "error: the inputs (one speaker): 2 clip(s)"),
+        (["--enroll", str(tmp_path / "plain"), "-"], pcm, "error: --enroll: 0 clip(s)"),  # no WAV there
     ]:
         result = stressvision("predict", "--model", str(model), *args, stdin=stdin)
         errors = [line for line in result.stderr.decode().splitlines() if line.startswith("error")]

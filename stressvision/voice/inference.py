@@ -56,7 +56,7 @@ class VoiceClassifier:
         (None for other models)."""
         if not self.speaker_norm:
             return None
-        return SpeakerStatistics.of(np.stack([self.clip_features(c) for c in clips]), speaker)
+        return SpeakerStatistics.of(np.array([self.clip_features(c) for c in clips]), speaker)
 
     def classify(self, features: np.ndarray, speaker: SpeakerStatistics | None = None) -> np.ndarray:
         """Class probabilities of one clip's features; `speaker` from `enrol` when the model
