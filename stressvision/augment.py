@@ -40,24 +40,36 @@ class AugmentConfig:
         return config
 
 
+def geometric_layers(config: AugmentConfig, seed: int, dtype: str | None = None) -> list:
+    """Keras random flip, rotation, shift and zoom layers (reflect fill) for `config`, seeded."""
+    import keras
+
+    layers = []
+    if config.flip:
+        layers.append(keras.layers.RandomFlip("horizontal", seed=seed, dtype=dtype))
+    if config.rotation_deg:
+        layers.append(
+            keras.layers.RandomRotation(
+                config.rotation_deg / 360.0, fill_mode="reflect", seed=seed + 1, dtype=dtype
+            )
+        )
+    if config.shift:
+        layers.append(
+            keras.layers.RandomTranslation(
+                config.shift, config.shift, fill_mode="reflect", seed=seed + 2, dtype=dtype
+            )
+        )
+    if config.zoom:
+        layers.append(keras.layers.RandomZoom(config.zoom, fill_mode="reflect", seed=seed + 3, dtype=dtype))
+    return layers
+
+
 def build_augmenter(config: AugmentConfig, seed: int) -> Callable:
     """Return `augment(images)` for float32 batches (B, H, W, C) with pixel values in [0, 255]."""
     import keras
     import tensorflow as tf
 
-    layers = []
-    if config.flip:
-        layers.append(keras.layers.RandomFlip("horizontal", seed=seed))
-    if config.rotation_deg:
-        layers.append(
-            keras.layers.RandomRotation(config.rotation_deg / 360.0, fill_mode="reflect", seed=seed + 1)
-        )
-    if config.shift:
-        layers.append(
-            keras.layers.RandomTranslation(config.shift, config.shift, fill_mode="reflect", seed=seed + 2)
-        )
-    if config.zoom:
-        layers.append(keras.layers.RandomZoom(config.zoom, fill_mode="reflect", seed=seed + 3))
+    layers = geometric_layers(config, seed)
     geometric = keras.Sequential(layers) if layers else None
     low, high = config.brightness
     rng = tf.random.Generator.from_seed(seed + 4)

@@ -14,6 +14,7 @@ import tensorflow as tf
 from keras.optimizers.schedules import CosineDecay
 
 from stressvision.augment import AugmentConfig, build_augmenter
+from stressvision.distillation import Distiller
 from stressvision.errors import ParamsError
 from stressvision.fitting import balanced_class_weights, fit_summary
 from stressvision.models import MODEL_BUILDERS
@@ -146,39 +147,6 @@ def build_float32(config: TrainConfig, num_classes: int, trained: keras.Model) -
         keras.mixed_precision.set_global_policy(policy)
     model.set_weights(trained.get_weights())
     return model
-
-
-class Distiller(keras.Model):
-    """Trains `student` on alpha * hard-label loss + (1 - alpha) * T^2 * KL(teacher || student).
-
-    Both models end in a softmax, so softened probabilities are softmax(log(p) / T), which
-    equals softmax(logits / T): no logits layer is needed and any saved model can teach.
-    Calling the distiller runs the student only; metrics and checkpoints see the student.
-    """
-
-    def __init__(self, student: keras.Model, teacher: keras.Model, alpha: float, temperature: float):
-        super().__init__(name="distiller")
-        self.student = student
-        self.teacher = teacher
-        self.teacher.trainable = False
-        self.alpha = alpha
-        self.temperature = temperature
-
-    def call(self, inputs, training=False):
-        return self.student(inputs, training=training)
-
-    def soften(self, probabilities):
-        logp = keras.ops.log(keras.ops.clip(keras.ops.cast(probabilities, "float32"), 1e-7, 1.0))
-        return keras.ops.softmax(logp / self.temperature, axis=-1)
-
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        total = super().compute_loss(x, y, y_pred, sample_weight, training=training)
-        penalties = sum((keras.ops.cast(keras.ops.sum(loss), "float32") for loss in self.losses), 0.0)
-        teacher = self.soften(self.teacher(x, training=False))
-        soft = keras.ops.mean(keras.losses.kl_divergence(teacher, self.soften(y_pred)))
-        # T^2 keeps the soft term's gradients on the scale of the hard one (Hinton et al. 2015)
-        hard = total - penalties  # the label loss alone; L2 penalties are not weighted by alpha
-        return self.alpha * hard + (1.0 - self.alpha) * self.temperature**2 * soft + penalties
 
 
 def load_teacher(config: DistillConfig, num_classes: int) -> keras.Model:

@@ -1,0 +1,195 @@
+"""Train FER-2013 teachers and distil deployable students on a GPU machine without TensorFlow.
+
+    KERAS_BACKEND=jax python scripts/train_on_accelerator.py --archive fer2013.zip --out DIR
+    python scripts/train_on_accelerator.py --archive fer2013.zip --pack faces.npz.xz  # to upload
+
+Reads the archive with the pipeline's own reader, label schemes (params.yaml `map_labels`) and
+split (params.yaml `split`: train/val from the official Training faces, test = PrivateTest),
+so the scores compare with the pipeline's. Steps, each with a wall-clock budget that sets its
+epoch count (timed on the device first, cosine schedule over exactly those epochs):
+1. `--teachers` record VGG networks (`vgg_fer`, default full width) on the 7 emotions;
+2. one student per scheme (`vgg_fer` at the `real_default` size by default), distilled from
+   the teachers' average (summed into the stress classes for the stress student).
+Writes, as each is ready: teacher_N.npz (float16 weights), student_<scheme>.keras and
+results.json (params, epochs, time, PrivateTest accuracy plain and with flip TTA). Then, on a CPU
+with TensorFlow: `python scripts/package_model.py` quantizes a student for pretrained/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from functools import partial
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from stressvision.accelerated import (
+    DeviceTrainer,
+    FitPlan,
+    augmentation_model,
+    ensemble,
+    epochs_within,
+    fit_network,
+    merge_matrix,
+    one_hot,
+    pack_faces,
+    predict_tta,
+    read_faces,
+    save_weights_float16,
+    scheme_splits,
+    teacher_network,
+)
+from stressvision.augment import AugmentConfig
+from stressvision.labels import FER2013_EMOTIONS
+from stressvision.models import build_vgg_fer
+from stressvision.params import Section, load_params
+
+SCHEMES = ("emotions", "stress")
+
+
+def scores(model: keras.Model, test: tuple[np.ndarray, np.ndarray], merge: np.ndarray | None = None) -> dict:
+    plain, tta = predict_tta(model, test[0])
+    if merge is not None:
+        plain, tta = plain @ merge, tta @ merge
+    return {
+        "test_accuracy": round(float((plain.argmax(1) == test[1]).mean()), 4),
+        "test_accuracy_tta": round(float((tta.argmax(1) == test[1]).mean()), 4),
+    }
+
+
+def fit_within(
+    build: Callable[[], keras.Model],
+    splits: dict,
+    teacher: keras.Model | None,
+    budget_s: float,
+    args: argparse.Namespace,
+    seed: int,
+    augment: AugmentConfig,
+) -> tuple[keras.Model, dict]:
+    """Fit a new network for as many epochs as `budget_s` allows; its best epoch and scores."""
+    plan = FitPlan(epochs=1, batch_size=args.batch_size, seed=seed)
+    keras.utils.set_random_seed(seed)
+
+    def make() -> DeviceTrainer:
+        return DeviceTrainer(
+            build(), augmentation_model(augment, seed), teacher, args.alpha, args.temperature
+        )
+
+    images, labels = splits["train"]
+    num_classes = int(labels.max()) + 1
+    epochs = epochs_within(budget_s, make, images, one_hot(labels, num_classes), plan, args.max_epochs)
+    trainer = make()
+    summary = fit_network(trainer, splits["train"], splits["val"], replace(plan, epochs=epochs))
+    summary.update(scores(trainer.network, splits["test"]))
+    return trainer.network, summary
+
+
+def float32_copy(build, network: keras.Model) -> keras.Model:
+    """The network rebuilt under the float32 policy with the trained weights, for saving."""
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+        model = build()
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+    model.set_weights(network.get_weights())
+    return model
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument(
+        "--archive",
+        required=True,
+        help="FER-2013 zip (msambare/fer2013 layout), fer2013.csv or a --pack file",
+    )
+    p.add_argument("--pack", help="only write the decoded faces to this .npz.xz file (smaller upload)")
+    p.add_argument("--out")
+    p.add_argument("--params", default="params.yaml")
+    p.add_argument("--teachers", type=int, default=1)
+    p.add_argument("--teacher-width", type=float, default=1.0)
+    p.add_argument("--teacher-fc-units", type=int, default=512)
+    p.add_argument("--teacher-dropout", type=float, default=0.5)
+    p.add_argument("--teacher-budget-s", type=float, default=240, help="training seconds per teacher")
+    p.add_argument("--student-width", type=float, default=0.25)
+    p.add_argument("--student-fc-units", type=int, default=512)
+    p.add_argument("--student-dropout", type=float, default=0.3)
+    p.add_argument("--student-budget-s", type=float, default=90, help="training seconds per student")
+    p.add_argument("--max-epochs", type=int, default=150)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--alpha", type=float, default=0.5, help="weight of the hard labels when distilling")
+    p.add_argument("--temperature", type=float, default=4.0)
+    p.add_argument(
+        "--precision", default="mixed_bfloat16", choices=("float32", "mixed_bfloat16", "mixed_float16")
+    )
+    p.add_argument("--schemes", nargs="+", default=list(SCHEMES), choices=SCHEMES)
+    args = p.parse_args()
+    if args.pack:
+        pack_faces(read_faces(args.archive), args.pack)
+        return
+    if not args.out:
+        p.error("--out is required unless --pack is given")
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    params = load_params(args.params)
+    augment = AugmentConfig.from_section(Section("train.augmentation", params["train"]["augmentation"]))
+    results: dict = {"backend": keras.backend.backend(), "precision": args.precision, "args": vars(args)}
+
+    def record(key: str, value) -> None:
+        results[key] = value
+        (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+        print(f"device: {key}: {json.dumps(value)}", flush=True)
+
+    started = time.perf_counter()
+    faces = read_faces(args.archive)
+    data = {scheme: scheme_splits(faces, scheme, params) for scheme in args.schemes + ["emotions"]}
+    print(f"device: {len(faces.labels)} faces decoded in {time.perf_counter() - started:.0f} s", flush=True)
+    keras.mixed_precision.set_global_policy(args.precision)
+
+    _, emotion_classes, emotion_splits = data["emotions"]
+    teachers = []
+    for t in range(args.teachers):
+        build = partial(
+            teacher_network,
+            len(emotion_classes),
+            args.teacher_width,
+            args.teacher_fc_units,
+            args.teacher_dropout,
+        )
+        teacher, summary = fit_within(
+            build, emotion_splits, None, args.teacher_budget_s, args, 42 + t, augment
+        )
+        save_weights_float16(float32_copy(build, teacher), str(out / f"teacher_{t}.npz"))
+        teachers.append(teacher)
+        record(f"teacher_{t}", summary)
+    if len(teachers) > 1:
+        record("teacher_ensemble", scores(ensemble(teachers), emotion_splits["test"]))
+
+    for scheme in args.schemes:
+        label_map, classes, splits = data[scheme]
+        merge = None if scheme == "emotions" else merge_matrix(FER2013_EMOTIONS, label_map, classes)
+        if merge is not None:
+            record(f"teachers_on_{scheme}", scores(ensemble(teachers), splits["test"], merge))
+        build = partial(
+            build_vgg_fer,
+            len(classes),
+            48,
+            args.student_dropout,
+            width=args.student_width,
+            fc_units=args.student_fc_units,
+        )
+        teacher = ensemble(teachers, merge)
+        student, summary = fit_within(build, splits, teacher, args.student_budget_s, args, 42, augment)
+        float32_copy(build, student).save(out / f"student_{scheme}.keras")
+        record(f"student_{scheme}", {**summary, "classes": classes})
+    print(f"device: done in {time.perf_counter() - started:.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,307 @@
+"""Training with Keras alone (no TensorFlow): a large teacher, then distilled deployable students.
+
+The DVC `train` stage feeds Keras through tf.data, so it needs TensorFlow. GPU machines often
+carry JAX or PyTorch and no TensorFlow; Keras 3 runs this project's model builders on those
+backends (KERAS_BACKEND=jax), and what it saves loads under TensorFlow. Here the faces stay in
+memory as NumPy arrays and augmentation runs as Keras layers on the device, inside the jitted
+train step. The CPU side then only quantizes and scores (scripts/package_model.py).
+"""
+
+from __future__ import annotations
+
+import io
+import lzma
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+
+from stressvision.augment import AugmentConfig, geometric_layers
+from stressvision.datasets import FaceSet, drop_empty_classes, map_to_classes, read_face_source
+from stressvision.distillation import distillation_loss
+from stressvision.labels import FER2013_EMOTIONS, LabelMap, label_map_from_params
+from stressvision.models import build_vgg_fer
+from stressvision.params import Section
+from stressvision.splits import SplitConfig, split_indices
+
+PACKED_SUFFIX = ".npz.xz"
+
+
+def pack_faces(faces: FaceSet, path: str | os.PathLike) -> None:
+    """Decoded faces as one xz-compressed .npz: 55 MB for FER-2013 (the JPEG zip is 64 MB), so
+    it fits where uploads are capped; the pixels are exactly those the pipeline decodes."""
+    buffer = io.BytesIO()
+    np.savez(buffer, images=faces.images, labels=faces.labels, official_split=faces.official_split)
+    with lzma.open(path, "wb", preset=9 | lzma.PRESET_EXTREME) as fh:
+        fh.write(buffer.getvalue())
+
+
+def read_faces(path: str | os.PathLike) -> FaceSet:
+    """A FER-2013 archive (zip or CSV, as the pipeline reads it) or a pack_faces file."""
+    if not str(path).endswith(PACKED_SUFFIX):
+        return read_face_source(path)
+    with lzma.open(path, "rb") as fh, np.load(io.BytesIO(fh.read())) as data:
+        return FaceSet(data["images"], data["labels"], data["official_split"])
+
+
+def scheme_splits(
+    faces: FaceSet, scheme: str, params: dict
+) -> tuple[LabelMap, list[str], dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """The faces mapped by one `map_labels` scheme of `params` and split as the `split` stage does.
+
+    Returns the label map, the classes that have faces, and {split: (images (N, 48, 48, 1), labels)}.
+    """
+    section = Section("map_labels", {**params["map_labels"], "scheme": scheme})
+    label_map = label_map_from_params(section, FER2013_EMOTIONS)
+    mapped, classes, _ = drop_empty_classes(
+        map_to_classes(faces, label_map, FER2013_EMOTIONS), label_map.classes, "drop"
+    )
+    indices, _ = split_indices(
+        mapped.labels, mapped.official_split, SplitConfig.from_section(Section("split", params["split"]))
+    )
+    images = mapped.images[..., None]
+    return (
+        label_map,
+        list(classes),
+        {k: (images[v], mapped.labels[v].astype(np.int64)) for k, v in indices.items()},
+    )
+
+
+@keras.saving.register_keras_serializable(package="stressvision")
+class RandomBrightnessScale(keras.layers.Layer):
+    """Multiply each image by a factor drawn from [low, high] while training; clip to [0, 255].
+
+    The pipeline's augmenter scales brightness the same way (keras.layers.RandomBrightness
+    adds an offset instead).
+    """
+
+    def __init__(self, low: float, high: float, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.low, self.high, self.seed = float(low), float(high), seed
+        self.generator = keras.random.SeedGenerator(seed)
+
+    def call(self, images, training=False):
+        if training and (self.low, self.high) != (1.0, 1.0):
+            shape = (keras.ops.shape(images)[0], 1, 1, 1)
+            factor = keras.random.uniform(shape, self.low, self.high, seed=self.generator, dtype=images.dtype)
+            images = images * factor
+        return keras.ops.clip(images, 0.0, 255.0)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "low": self.low, "high": self.high, "seed": self.seed}
+
+
+def augmentation_model(config: AugmentConfig, seed: int) -> keras.Sequential:
+    """The pipeline's training augmentation (augment.build_augmenter) as float32 Keras layers."""
+    layers = geometric_layers(config, seed, dtype="float32")
+    layers.append(RandomBrightnessScale(*config.brightness, seed=seed + 4, dtype="float32"))
+    return keras.Sequential(layers, name="augment")
+
+
+class DeviceTrainer(keras.Model):
+    """Fits `network` on raw pixel batches, augmenting them on the device while training.
+
+    With a teacher, the loss is alpha * hard-label loss + (1 - alpha) * T^2 * KL(teacher ||
+    network), the teacher seeing the same augmented batch (as stressvision.distillation.Distiller
+    does in the tf.data pipeline). Calling the trainer runs the network alone, so metrics and
+    evaluation see it.
+    """
+
+    def __init__(
+        self,
+        network: keras.Model,
+        augment: keras.Model | None = None,
+        teacher: keras.Model | None = None,
+        alpha: float = 0.5,
+        temperature: float = 4.0,
+    ):
+        super().__init__(name="trainer")
+        self.network = network
+        self.augment = augment
+        self.teacher = teacher
+        if teacher is not None:
+            teacher.trainable = False
+        self.alpha = alpha
+        self.temperature = temperature
+
+    def call(self, inputs, training=False):
+        x = keras.ops.cast(inputs, "float32")
+        if training and self.augment is not None:
+            x = self.augment(x, training=True)
+        predictions = self.network(x, training=training)
+        if training and self.teacher is not None:
+            soft = distillation_loss(self.teacher(x, training=False), predictions, self.temperature)
+            self.add_loss((1.0 - self.alpha) * soft)
+        return predictions
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        total = super().compute_loss(x, y, y_pred, sample_weight, training=training)
+        if self.teacher is None or not training:
+            return total
+        added = sum((keras.ops.cast(keras.ops.sum(loss), "float32") for loss in self.losses), 0.0)
+        return self.alpha * (total - added) + added  # the soft term came weighted from call()
+
+
+class KeepBestWeights(keras.callbacks.Callback):
+    """Keeps the network's weights of its best epoch on validation accuracy, in memory."""
+
+    def __init__(self, network: keras.Model):
+        super().__init__()
+        self.network = network
+        self.best, self.best_epoch, self.weights = -1.0, -1, None
+
+    def on_epoch_end(self, epoch, logs=None):
+        accuracy = float((logs or {}).get("val_accuracy", -1.0))
+        if accuracy > self.best:
+            self.best, self.best_epoch = accuracy, epoch
+            self.weights = [np.array(w) for w in self.network.get_weights()]
+
+
+@dataclass(frozen=True)
+class FitPlan:
+    """How one network is fitted on the device."""
+
+    epochs: int
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    warmup_epochs: int = 2
+    label_smoothing: float = 0.1
+    seed: int = 42
+
+
+def compile_trainer(trainer: DeviceTrainer, plan: FitPlan, steps_per_epoch: int) -> None:
+    """Adam with linear warm-up then cosine decay to zero; label-smoothed cross-entropy."""
+    warmup = plan.warmup_epochs * steps_per_epoch
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=plan.learning_rate / 100,
+        decay_steps=max(1, plan.epochs * steps_per_epoch - warmup),
+        warmup_target=plan.learning_rate,
+        warmup_steps=warmup,
+    )
+    trainer.compile(
+        optimizer=keras.optimizers.Adam(schedule),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=plan.label_smoothing),
+        metrics=["accuracy"],
+    )
+
+
+def one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
+    return np.eye(num_classes, dtype=np.float32)[labels]
+
+
+def seconds_per_epoch(
+    make_trainer: Callable[[], DeviceTrainer], images: np.ndarray, targets: np.ndarray, plan: FitPlan
+) -> float:
+    """Time steps of a throwaway trainer after its compilation, scaled to a whole epoch."""
+    steps = 30
+    n = min(len(images), steps * plan.batch_size)
+    trainer = make_trainer()
+    compile_trainer(trainer, plan, steps)
+    trainer.fit(images[:n], targets[:n], batch_size=plan.batch_size, epochs=1, verbose=0)  # compiles
+    started = time.perf_counter()
+    trainer.fit(images[:n], targets[:n], batch_size=plan.batch_size, epochs=1, verbose=0)
+    per_step = (time.perf_counter() - started) / -(-n // plan.batch_size)
+    return per_step * -(-len(images) // plan.batch_size)
+
+
+def epochs_within(
+    budget_s: float,
+    make_trainer: Callable[[], DeviceTrainer],
+    images: np.ndarray,
+    targets: np.ndarray,
+    plan: FitPlan,
+    max_epochs: int,
+) -> int:
+    """As many epochs as fit in `budget_s` (validation adds about 10 %), at most `max_epochs`."""
+    epoch_s = seconds_per_epoch(make_trainer, images, targets, plan) * 1.1
+    epochs = int(max(plan.warmup_epochs + 1, min(max_epochs, budget_s // epoch_s)))
+    print(f"device: {epoch_s:.2f} s per epoch -> {epochs} epochs in {budget_s:.0f} s", flush=True)
+    return epochs
+
+
+def fit_network(
+    trainer: DeviceTrainer,
+    train: tuple[np.ndarray, np.ndarray],
+    val: tuple[np.ndarray, np.ndarray],
+    plan: FitPlan,
+) -> dict:
+    """Fit and restore the network's best epoch on validation accuracy; return a summary."""
+    num_classes = trainer.network.output_shape[-1]
+    steps = -(-len(train[1]) // plan.batch_size)
+    compile_trainer(trainer, plan, steps)
+    keep = KeepBestWeights(trainer.network)
+    started = time.perf_counter()
+    history = trainer.fit(
+        train[0],
+        one_hot(train[1], num_classes),
+        validation_data=(val[0], one_hot(val[1], num_classes)),
+        batch_size=plan.batch_size,
+        epochs=plan.epochs,
+        shuffle=True,
+        callbacks=[keep],
+        verbose=2,
+    )
+    seconds = time.perf_counter() - started
+    trainer.network.set_weights(keep.weights)
+    return {
+        "epochs": plan.epochs,
+        "best_epoch": keep.best_epoch + 1,
+        "best_val_accuracy": round(keep.best, 4),
+        "last_train_accuracy": round(float(history.history["accuracy"][-1]), 4),
+        "train_seconds": round(seconds, 1),
+        "params": int(trainer.network.count_params()),
+    }
+
+
+def merge_matrix(source_classes: tuple[str, ...], label_map: LabelMap, classes: list[str]) -> np.ndarray:
+    """(source, target) 0/1 matrix: source-class probabilities summed into the target classes."""
+    matrix = np.zeros((len(source_classes), len(classes)), np.float32)
+    for i, source in enumerate(source_classes):
+        target = label_map.mapping.get(source)
+        if target in classes:
+            matrix[i, classes.index(target)] = 1.0
+    return matrix
+
+
+def ensemble(members: list[keras.Model], merge: np.ndarray | None = None) -> keras.Model:
+    """One model averaging `members`' probabilities, optionally summed into coarser classes."""
+    inputs = keras.Input(members[0].input_shape[1:], name="face")
+    for i, member in enumerate(members):
+        member.name = f"member{i}"  # names must be unique inside one model
+    outputs = [m(inputs) for m in members]
+    x = keras.layers.Average(dtype="float32", name="average")(outputs) if len(outputs) > 1 else outputs[0]
+    if merge is not None:
+        dense = keras.layers.Dense(
+            merge.shape[1], use_bias=False, trainable=False, dtype="float32", name="merge"
+        )
+        x = dense(x)
+        dense.set_weights([merge])
+    return keras.Model(inputs, x, name="ensemble")
+
+
+def predict_tta(model: keras.Model, images: np.ndarray, batch_size: int = 512) -> tuple[np.ndarray, ...]:
+    """Probabilities on the faces and averaged with their mirror images (flip TTA)."""
+    x = images[..., None].astype(np.float32) if images.ndim == 3 else images.astype(np.float32)
+    plain = np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
+    mirrored = np.asarray(model.predict(x[:, :, ::-1], batch_size=batch_size, verbose=0))
+    return plain, (plain + mirrored) / 2
+
+
+def teacher_network(num_classes: int, width: float, fc_units: int, dropout: float) -> keras.Model:
+    """The record VGG network (models.build_vgg_fer) at the teacher's size, on 48x48 faces."""
+    return build_vgg_fer(num_classes, input_size=48, dropout=dropout, width=width, fc_units=fc_units)
+
+
+def save_weights_float16(model: keras.Model, path: str) -> None:
+    """The weights as float16 arrays in one .npz: half the bytes of the .keras file, and far below
+    the float16 rounding that would change a prediction."""
+    np.savez(path, *[np.asarray(w).astype(np.float16) for w in model.get_weights()])
+
+
+def load_weights_float16(model: keras.Model, path: str) -> keras.Model:
+    with np.load(path) as data:
+        model.set_weights([data[f"arr_{i}"].astype(np.float32) for i in range(len(data.files))])
+    return model

@@ -1,0 +1,173 @@
+"""Keras-only training for accelerators (stressvision.accelerated and its two scripts)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from stressvision.accelerated import (
+    DeviceTrainer,
+    FitPlan,
+    RandomBrightnessScale,
+    augmentation_model,
+    compile_trainer,
+    ensemble,
+    fit_network,
+    load_weights_float16,
+    merge_matrix,
+    one_hot,
+    pack_faces,
+    read_faces,
+    save_weights_float16,
+    scheme_splits,
+    teacher_network,
+)
+from stressvision.augment import AugmentConfig
+from stressvision.datasets import OFFICIAL_TEST, read_face_source
+from stressvision.distillation import distillation_loss
+from stressvision.labels import FER2013_EMOTIONS
+from stressvision.models import build_custom_light
+from stressvision.sample_faces import write_sample_archive
+from tests.conftest import ROOT, default_params, run
+
+
+@pytest.fixture(scope="module")
+def sample_zip(tmp_path_factory):
+    return write_sample_archive(tmp_path_factory.mktemp("faces") / "faces.zip", 24, 6, seed=3, progress=False)
+
+
+def test_augmentation_moves_pixels_only_while_training():
+    images = np.random.default_rng(0).integers(0, 256, (16, 48, 48, 1)).astype(np.float32)
+    augment = augmentation_model(AugmentConfig(brightness=(0.5, 1.5)), seed=1)
+    moved = np.asarray(augment(images, training=True))
+    assert moved.shape == images.shape and moved.min() >= 0 and moved.max() <= 255
+    assert np.abs(moved - images).mean() > 10
+    np.testing.assert_array_equal(np.asarray(augment(images, training=False)), images)
+    scaled = np.asarray(RandomBrightnessScale(2.0, 2.0)(images[:, :8, :8] / 4, training=True))
+    np.testing.assert_allclose(scaled, images[:, :8, :8] / 2, rtol=1e-6)
+
+
+def test_distilling_trainer_loss_is_alpha_hard_plus_weighted_soft():
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(1).integers(0, 256, (8, 48, 48, 1)).astype(np.float32)
+    y = one_hot(np.arange(8) % 3, 3)
+    student, teacher = build_custom_light(3, input_size=48), build_custom_light(3, input_size=48)
+    trainer = DeviceTrainer(student, None, teacher, alpha=0.3, temperature=2.0)
+    compile_trainer(trainer, FitPlan(epochs=1, label_smoothing=0.0), steps_per_epoch=1)
+    predictions = trainer(x, training=True)
+    loss = float(trainer.compute_loss(x, y, predictions, training=True))
+
+    hard = float(keras.losses.CategoricalCrossentropy()(y, predictions))
+    soft = float(distillation_loss(teacher(x, training=False), predictions, 2.0))
+    assert soft > 0
+    assert loss == pytest.approx(0.3 * hard + 0.7 * soft, rel=1e-5)
+
+
+def test_device_trainer_learns_and_keeps_the_best_epoch(sample_zip):
+    _, classes, splits = scheme_splits(
+        read_face_source(sample_zip, progress=False), "stress", default_params()
+    )
+    trainer = DeviceTrainer(
+        build_custom_light(len(classes), input_size=48), augmentation_model(AugmentConfig(), 0)
+    )
+    summary = fit_network(trainer, splits["train"], splits["val"], FitPlan(epochs=8, batch_size=16, seed=0))
+    assert 1 <= summary["best_epoch"] <= 8 and summary["params"] == trainer.network.count_params()
+    val_images, val_labels = splits["val"]
+    accuracy = (
+        trainer.network.predict(val_images.astype(np.float32), verbose=0).argmax(1) == val_labels
+    ).mean()
+    assert accuracy == pytest.approx(summary["best_val_accuracy"], abs=1e-4)  # best weights restored
+    assert summary["best_val_accuracy"] > 1 / len(classes) + 0.15
+
+
+def test_merge_matrix_sums_emotions_into_the_stress_classes(sample_zip):
+    label_map, classes, _ = scheme_splits(
+        read_face_source(sample_zip, progress=False), "stress", default_params()
+    )
+    assert classes == ["neutral", "stress", "sad", "happy"]  # fatigue has no FER-2013 faces
+    merge = merge_matrix(FER2013_EMOTIONS, label_map, classes)
+    stress = [FER2013_EMOTIONS.index(e) for e in ("angry", "disgust", "fear")]
+    assert merge[:, classes.index("stress")].nonzero()[0].tolist() == stress
+    assert (merge.sum(1) == 1).all()
+
+    members = [build_custom_light(7, input_size=48) for _ in range(2)]
+    x = np.random.default_rng(0).integers(0, 256, (4, 48, 48, 1)).astype(np.float32)
+    expected = (members[0].predict(x, verbose=0) + members[1].predict(x, verbose=0)) / 2 @ merge
+    np.testing.assert_allclose(ensemble(members, merge).predict(x, verbose=0), expected, atol=1e-5)
+
+
+def test_scheme_splits_keep_the_official_test_faces_apart(sample_zip):
+    faces = read_face_source(sample_zip, progress=False)
+    _, classes, splits = scheme_splits(faces, "emotions", default_params())
+    assert classes == list(FER2013_EMOTIONS)
+    assert len(splits["test"][1]) == (faces.official_split == OFFICIAL_TEST).sum() == 7 * 6
+    assert len(splits["train"][1]) + len(splits["val"][1]) == 7 * 24
+    assert splits["train"][0].shape[1:] == (48, 48, 1) and splits["val"][1].max() == 6
+
+
+def test_packed_faces_and_float16_weights_round_trip(sample_zip, tmp_path):
+    faces = read_face_source(sample_zip, progress=False)
+    pack_faces(faces, tmp_path / "faces.npz.xz")
+    packed = read_faces(tmp_path / "faces.npz.xz")
+    for name in ("images", "labels", "official_split"):
+        np.testing.assert_array_equal(getattr(packed, name), getattr(faces, name))
+
+    model = teacher_network(7, width=0.0625, fc_units=32, dropout=0.5)
+    save_weights_float16(model, str(tmp_path / "teacher.npz"))
+    copy = load_weights_float16(
+        teacher_network(7, width=0.0625, fc_units=32, dropout=0.5), tmp_path / "teacher.npz"
+    )
+    x = faces.images[:16, ..., None].astype(np.float32)
+    np.testing.assert_allclose(copy.predict(x, verbose=0), model.predict(x, verbose=0), atol=2e-3)
+
+
+@pytest.mark.pipeline
+def test_train_on_accelerator_then_package_for_the_edge(sample_zip, tmp_path):
+    """Both scripts end to end on the TensorFlow backend (CI has no JAX): teacher, distilled
+    student, INT8 bundle that `stressvision evaluate` scores like the packaging script."""
+    out = tmp_path / "device"
+    run(
+        [sys.executable, "scripts/train_on_accelerator.py", "--archive", str(sample_zip), "--out", str(out),
+         "--schemes", "stress", "--teacher-width", "0.0625", "--teacher-fc-units", "32",
+         "--teacher-budget-s", "1", "--student-width", "0.0625", "--student-fc-units", "32",
+         "--student-budget-s", "1", "--batch-size", "32", "--precision", "float32"],
+        ROOT,
+    )  # fmt: skip
+    results = json.loads((out / "results.json").read_text())
+    assert results["backend"] == "tensorflow"
+    assert results["teacher_0"]["epochs"] == 3  # the budget allows fewer: warm-up + 1 is the floor
+    assert results["student_stress"]["classes"] == ["neutral", "stress", "sad", "happy"]
+    assert {"teacher_0.npz", "student_stress.keras", "results.json"} <= {p.name for p in out.iterdir()}
+
+    bundle = tmp_path / "bundle"
+    packaged = run(
+        [sys.executable, "scripts/package_model.py", "--keras", str(out / "student_stress.keras"),
+         "--scheme", "stress", "--archive", str(sample_zip), "--out", str(bundle)],
+        ROOT,
+    )  # fmt: skip
+    report = json.loads(packaged.stdout.strip().splitlines()[-1])
+    config = json.loads((bundle / "model_config.json").read_text())
+    assert config["classes"] == ["neutral", "stress", "sad", "happy"] and config["model_input_size"] == 48
+    assert report["keras"]["accuracy"] == results["student_stress"]["test_accuracy"]
+
+    test_dir = tmp_path / "test_faces"
+    for name in ("neutral", "stress", "sad", "happy"):
+        (test_dir / name).mkdir(parents=True)
+    faces = read_face_source(sample_zip, progress=False)
+    from PIL import Image
+
+    index = {e: i for i, e in enumerate(config["classes"])}
+    for i in np.flatnonzero(faces.official_split == OFFICIAL_TEST):
+        target = config["source_to_class"][FER2013_EMOTIONS[faces.labels[i]]]
+        Image.fromarray(faces.images[i]).save(test_dir / target / f"{i}.png")
+    evaluated = run(
+        ["stressvision", "evaluate", "--model", str(bundle), "--data", str(test_dir), "--json"], ROOT
+    )
+    assert json.loads(evaluated.stdout)["accuracy"] == pytest.approx(
+        report["tflite_int8"]["accuracy"], abs=1e-4
+    )
+    assert set(index) == set(config["classes"])
