@@ -42,6 +42,7 @@ from stressvision.accelerated import (
     read_faces,
     save_weights_float16,
     scheme_splits,
+    seconds_per_epoch,
     teacher_network,
 )
 from stressvision.augment import AugmentConfig
@@ -72,7 +73,7 @@ def fit_within(
     augment: AugmentConfig,
 ) -> tuple[keras.Model, dict]:
     """Fit a new network for as many epochs as `budget_s` allows; its best epoch and scores."""
-    plan = FitPlan(epochs=1, batch_size=args.batch_size, seed=seed)
+    plan = FitPlan(epochs=1, batch_size=args.batch_size, learning_rate=args.learning_rate, seed=seed)
     keras.utils.set_random_seed(seed)
 
     def make() -> DeviceTrainer:
@@ -87,6 +88,41 @@ def fit_within(
     summary = fit_network(trainer, splits["train"], splits["val"], replace(plan, epochs=epochs))
     summary.update(scores(trainer.network, splits["test"]))
     return trainer.network, summary
+
+
+def time_steps(faces, params: dict, augment: AugmentConfig, args: argparse.Namespace) -> None:
+    """Seconds per epoch of the teacher and the student at each batch size, augmenting or not.
+
+    A device whose every kernel launch is slow shows the same seconds per step at any network
+    width; larger batches are then what pays.
+    """
+    keras.mixed_precision.set_global_policy(args.precision)
+    _, classes, splits = scheme_splits(faces, "emotions", params)
+    images, labels = splits["train"]
+    targets = one_hot(labels, len(classes))
+    networks = {
+        "teacher": partial(
+            teacher_network, len(classes), args.teacher_width, args.teacher_fc_units, args.teacher_dropout
+        ),
+        "student": partial(
+            build_vgg_fer, len(classes), 48, args.student_dropout, width=args.student_width,
+            fc_units=args.student_fc_units,
+        ),
+    }  # fmt: skip
+    for batch in args.time_steps:
+        for name, build in networks.items():
+            for augmented in (False, True):
+                layers = augmentation_model(augment, 0) if augmented else None
+                epoch_s = seconds_per_epoch(
+                    lambda build=build, layers=layers: DeviceTrainer(build(), layers),
+                    images, targets, FitPlan(epochs=1, batch_size=batch),
+                )  # fmt: skip
+                steps = -(-len(labels) // batch)
+                print(
+                    f"device: {name} batch {batch:5d} augment {str(augmented):5s} "
+                    f"{epoch_s / steps * 1000:8.1f} ms/step {epoch_s:7.1f} s/epoch",
+                    flush=True,
+                )
 
 
 def float32_copy(build, network: keras.Model) -> keras.Model:
@@ -122,23 +158,35 @@ def main() -> None:
     p.add_argument("--student-budget-s", type=float, default=90, help="training seconds per student")
     p.add_argument("--max-epochs", type=int, default=150)
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--learning-rate", type=float, default=1e-3, help="Adam's peak, after the warm-up")
     p.add_argument("--alpha", type=float, default=0.5, help="weight of the hard labels when distilling")
     p.add_argument("--temperature", type=float, default=4.0)
     p.add_argument(
         "--precision", default="mixed_bfloat16", choices=("float32", "mixed_bfloat16", "mixed_float16")
     )
     p.add_argument("--schemes", nargs="+", default=list(SCHEMES), choices=SCHEMES)
+    p.add_argument(
+        "--time-steps",
+        type=int,
+        nargs="+",
+        metavar="BATCH",
+        help="only time train steps of the teacher and student at these batch sizes, with and "
+        "without augmentation, and print seconds per epoch (a minute, before a long run)",
+    )
     args = p.parse_args()
     if args.pack:
         pack_faces(read_faces(args.archive), args.pack)
         return
+    params = load_params(args.params)
+    augment = AugmentConfig.from_section(Section("train.augmentation", params["train"]["augmentation"]))
+    if args.time_steps:
+        time_steps(read_faces(args.archive), params, augment, args)
+        return
     if not args.out:
-        p.error("--out is required unless --pack is given")
+        p.error("--out is required unless --pack or --time-steps is given")
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    params = load_params(args.params)
-    augment = AugmentConfig.from_section(Section("train.augmentation", params["train"]["augmentation"]))
     results: dict = {"backend": keras.backend.backend(), "precision": args.precision, "args": vars(args)}
 
     def record(key: str, value) -> None:

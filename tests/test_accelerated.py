@@ -143,6 +143,15 @@ def test_train_on_accelerator_then_package_for_the_edge(sample_zip, tmp_path):
     assert results["student_stress"]["classes"] == ["neutral", "stress", "sad", "happy"]
     assert {"teacher_0.npz", "student_stress.keras", "results.json"} <= {p.name for p in out.iterdir()}
 
+    timed = run(
+        [sys.executable, "scripts/train_on_accelerator.py", "--archive", str(sample_zip), "--time-steps", "8",
+         "--teacher-width", "0.0625", "--teacher-fc-units", "32", "--student-width", "0.0625",
+         "--student-fc-units", "32", "--precision", "float32"],
+        ROOT,
+    )  # fmt: skip
+    lines = [line for line in timed.stdout.splitlines() if " ms/step " in line]
+    assert len(lines) == 4 and all(float(line.split()[-4]) > 0 for line in lines)
+
     bundle = tmp_path / "bundle"
     packaged = run(
         [sys.executable, "scripts/package_model.py", "--keras", str(out / "student_stress.keras"),
