@@ -29,6 +29,7 @@ import keras
 import numpy as np
 
 from stressvision.accelerated import (
+    AUGMENTATIONS,
     DeviceTrainer,
     FitPlan,
     augmentation_model,
@@ -78,7 +79,11 @@ def fit_within(
 
     def make() -> DeviceTrainer:
         return DeviceTrainer(
-            build(), augmentation_model(augment, seed), teacher, args.alpha, args.temperature
+            build(),
+            augmentation_model(augment, seed, args.augmentation),
+            teacher,
+            args.alpha,
+            args.temperature,
         )
 
     images, labels = splits["train"]
@@ -91,7 +96,7 @@ def fit_within(
 
 
 def time_steps(faces, params: dict, augment: AugmentConfig, args: argparse.Namespace) -> None:
-    """Seconds per epoch of the teacher and the student at each batch size, augmenting or not.
+    """Seconds per epoch of the teacher and the student at each batch size and augmentation.
 
     A device whose every kernel launch is slow shows the same seconds per step at any network
     width; larger batches are then what pays.
@@ -111,15 +116,15 @@ def time_steps(faces, params: dict, augment: AugmentConfig, args: argparse.Names
     }  # fmt: skip
     for batch in args.time_steps:
         for name, build in networks.items():
-            for augmented in (False, True):
-                layers = augmentation_model(augment, 0) if augmented else None
+            for kind in ("none", *AUGMENTATIONS):
+                layers = augmentation_model(augment, 0, kind) if kind != "none" else None
                 epoch_s = seconds_per_epoch(
                     lambda build=build, layers=layers: DeviceTrainer(build(), layers),
                     images, targets, FitPlan(epochs=1, batch_size=batch),
                 )  # fmt: skip
                 steps = -(-len(labels) // batch)
                 print(
-                    f"device: {name} batch {batch:5d} augment {str(augmented):5s} "
+                    f"device: {name} batch {batch:5d} augmentation {kind:5s} "
                     f"{epoch_s / steps * 1000:8.1f} ms/step {epoch_s:7.1f} s/epoch",
                     flush=True,
                 )
@@ -170,8 +175,14 @@ def main() -> None:
         type=int,
         nargs="+",
         metavar="BATCH",
-        help="only time train steps of the teacher and student at these batch sizes, with and "
-        "without augmentation, and print seconds per epoch (a minute, before a long run)",
+        help="only time train steps of the teacher and student at these batch sizes, without "
+        "augmentation and with each kind, and print seconds per epoch (a minute, before a long run)",
+    )
+    p.add_argument(
+        "--augmentation",
+        default="warp",
+        choices=AUGMENTATIONS,
+        help="warp: one bilinear warp per face (fast anywhere); keras: the pipeline's Keras layers",
     )
     args = p.parse_args()
     if args.pack:

@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 
 from stressvision.accelerated import (
+    AUGMENTATIONS,
     DeviceTrainer,
     FitPlan,
+    RandomAffineWarp,
     RandomBrightnessScale,
     augmentation_model,
     compile_trainer,
@@ -22,6 +24,7 @@ from stressvision.accelerated import (
     one_hot,
     pack_faces,
     read_faces,
+    reflect_coordinate,
     save_weights_float16,
     scheme_splits,
     teacher_network,
@@ -42,13 +45,30 @@ def sample_zip(tmp_path_factory):
 
 def test_augmentation_moves_pixels_only_while_training():
     images = np.random.default_rng(0).integers(0, 256, (16, 48, 48, 1)).astype(np.float32)
-    augment = augmentation_model(AugmentConfig(brightness=(0.5, 1.5)), seed=1)
-    moved = np.asarray(augment(images, training=True))
-    assert moved.shape == images.shape and moved.min() >= 0 and moved.max() <= 255
-    assert np.abs(moved - images).mean() > 10
-    np.testing.assert_array_equal(np.asarray(augment(images, training=False)), images)
+    for kind in AUGMENTATIONS:
+        augment = augmentation_model(AugmentConfig(brightness=(0.5, 1.5)), seed=1, kind=kind)
+        moved = np.asarray(augment(images, training=True))
+        assert moved.shape == images.shape and moved.min() >= 0 and moved.max() <= 255
+        assert np.abs(moved - images).mean() > 10
+        np.testing.assert_array_equal(np.asarray(augment(images, training=False)), images)
     scaled = np.asarray(RandomBrightnessScale(2.0, 2.0)(images[:, :8, :8] / 4, training=True))
     np.testing.assert_allclose(scaled, images[:, :8, :8] / 2, rtol=1e-6)
+
+
+def test_affine_warp_is_one_bilinear_pass_with_reflected_edges():
+    images = np.random.default_rng(0).integers(0, 256, (32, 48, 48, 2)).astype(np.float32)
+    identity = RandomAffineWarp(0, 0, 0, False, seed=1)(images, training=True)
+    np.testing.assert_array_equal(np.asarray(identity), images)
+    flipped = np.asarray(RandomAffineWarp(0, 0, 0, True, seed=1)(images, training=True))
+    mirrored = np.abs(flipped - images[:, :, ::-1]).max(axis=(1, 2, 3)) < 1e-3
+    unchanged = np.abs(flipped - images).max(axis=(1, 2, 3)) < 1e-3
+    assert (mirrored | unchanged).all() and 0 < mirrored.sum() < len(images)
+    warped = np.asarray(RandomAffineWarp(12, 0.1, 0.05, True, seed=2)(images, training=True))
+    assert warped.shape == images.shape and warped.min() >= 0 and warped.max() <= 255
+    assert np.abs(warped - images).mean() > 10
+    np.testing.assert_array_equal(np.asarray(RandomAffineWarp(12, 0.1, 0.05, True)(images)), images)
+    folded = np.asarray(reflect_coordinate(np.array([-1.0, -0.5, 0.0, 3.2, 4.0, 5.0, 9.0]), 5))
+    np.testing.assert_allclose(folded, [0.0, 0.0, 0.0, 3.2, 4.0, 4.0, 0.0], atol=1e-6)
 
 
 def test_distilling_trainer_loss_is_alpha_hard_plus_weighted_soft():
@@ -150,7 +170,7 @@ def test_train_on_accelerator_then_package_for_the_edge(sample_zip, tmp_path):
         ROOT,
     )  # fmt: skip
     lines = [line for line in timed.stdout.splitlines() if " ms/step " in line]
-    assert len(lines) == 4 and all(float(line.split()[-4]) > 0 for line in lines)
+    assert len(lines) == 6 and all(float(line.split()[-4]) > 0 for line in lines)
 
     bundle = tmp_path / "bundle"
     packaged = run(
