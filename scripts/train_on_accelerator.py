@@ -176,7 +176,7 @@ def main() -> None:
         nargs="+",
         metavar="BATCH",
         help="only time train steps of the teacher and student at these batch sizes, without "
-        "augmentation and with each kind, and print seconds per epoch (one compilation per row: minutes, before a long run)",
+        "augmentation and with each kind, and print seconds per epoch (one compilation per row)",
     )
     p.add_argument(
         "--augmentation",
