@@ -29,7 +29,6 @@ import keras
 import numpy as np
 
 from stressvision.accelerated import (
-    AUGMENTATIONS,
     DeviceTrainer,
     FitPlan,
     augmentation_model,
@@ -46,7 +45,7 @@ from stressvision.accelerated import (
     seconds_per_epoch,
     teacher_network,
 )
-from stressvision.augment import AugmentConfig
+from stressvision.augment import WARPS, AugmentConfig
 from stressvision.labels import FER2013_EMOTIONS
 from stressvision.models import build_vgg_fer
 from stressvision.params import Section, load_params
@@ -80,7 +79,7 @@ def fit_within(
     def make() -> DeviceTrainer:
         return DeviceTrainer(
             build(),
-            augmentation_model(augment, seed, args.augmentation),
+            augmentation_model(augment, seed, args.warp),
             teacher,
             args.alpha,
             args.temperature,
@@ -116,7 +115,7 @@ def time_steps(faces, params: dict, augment: AugmentConfig, args: argparse.Names
     }  # fmt: skip
     for batch in args.time_steps:
         for name, build in networks.items():
-            for kind in ("none", *AUGMENTATIONS):
+            for kind in ("none", *WARPS):
                 layers = augmentation_model(augment, 0, kind) if kind != "none" else None
                 epoch_s = seconds_per_epoch(
                     lambda build=build, layers=layers: DeviceTrainer(build(), layers),
@@ -124,7 +123,7 @@ def time_steps(faces, params: dict, augment: AugmentConfig, args: argparse.Names
                 )  # fmt: skip
                 steps = -(-len(labels) // batch)
                 print(
-                    f"device: {name} batch {batch:5d} augmentation {kind:5s} "
+                    f"device: {name} batch {batch:5d} warp {kind:6s} "
                     f"{epoch_s / steps * 1000:8.1f} ms/step {epoch_s:7.1f} s/epoch",
                     flush=True,
                 )
@@ -179,10 +178,10 @@ def main() -> None:
         "augmentation and with each kind, and print seconds per epoch (one compilation per row)",
     )
     p.add_argument(
-        "--augmentation",
-        default="warp",
-        choices=AUGMENTATIONS,
-        help="warp: one bilinear warp per face (fast anywhere); keras: the pipeline's Keras layers",
+        "--warp",
+        default="single",
+        choices=WARPS,
+        help="single: one bilinear warp per face (fast anywhere); layers: Keras' rotation, shift, zoom",
     )
     args = p.parse_args()
     if args.pack:

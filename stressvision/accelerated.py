@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from stressvision.augment import AugmentConfig, geometric_layers
+from stressvision.augment import AugmentConfig, affine_warp, geometric_layers, warp_draws
 from stressvision.datasets import FaceSet, drop_empty_classes, map_to_classes, read_face_source
 from stressvision.distillation import distillation_loss
 from stressvision.labels import FER2013_EMOTIONS, LabelMap, label_map_from_params
@@ -94,104 +94,50 @@ class RandomBrightnessScale(keras.layers.Layer):
         return {**super().get_config(), "low": self.low, "high": self.high, "seed": self.seed}
 
 
-def reflect_coordinate(x, size: int):
-    """Fold a pixel coordinate into [0, size - 1] by mirroring about the edges (d c b a | a b c d),
-    as Keras' fill_mode="reflect" does."""
-    period = 2.0 * size
-    folded = keras.ops.mod(x + 0.5, period)
-    return keras.ops.clip(keras.ops.where(folded < size, folded, period - folded) - 0.5, 0.0, size - 1.0)
-
-
 @keras.saving.register_keras_serializable(package="stressvision")
 class RandomAffineWarp(keras.layers.Layer):
-    """Flip, rotation, shift and zoom composed into one affine map per image, applied by one
-    bilinear gather (reflect fill) while training.
+    """augment.affine_warp as a Keras layer (while training): flip, rotation, shift and zoom in one
+    bilinear pass, drawn as the pipeline draws them (augment.warp_draws).
 
-    The same draws as the pipeline's Keras layers (rotation +-`rotation_deg`, shift +-`shift` of
-    the size, zoom 1 +- `zoom`, horizontal flip), but a single warp of (B, H*W) gathers instead
-    of three `affine_transform` passes, whose JAX form (map_coordinates over height, width and
-    channel) is slow on accelerators.
+    Keras' own layers warp once each through `affine_transform`, whose JAX form
+    (map_coordinates over height, width and channel) is slow on accelerators.
     """
 
     def __init__(self, rotation_deg: float, shift: float, zoom: float, flip: bool, seed=None, **kwargs):
         super().__init__(**kwargs)
-        self.rotation_deg, self.shift, self.zoom, self.flip = (
-            float(rotation_deg),
-            float(shift),
-            float(zoom),
-            flip,
-        )
+        self.ranges = AugmentConfig(float(rotation_deg), float(shift), float(zoom), bool(flip))
         self.seed = seed
         self.generator = keras.random.SeedGenerator(seed)
-
-    def _uniform(self, batch, low: float, high: float):
-        return keras.random.uniform((batch, 1), low, high, seed=self.generator)
 
     def call(self, images, training=False):
         if not training:
             return images
-        ops = keras.ops
-        batch, height, width, channels = (
-            ops.shape(images)[0],
-            images.shape[1],
-            images.shape[2],
-            images.shape[3],
-        )
-        angle = self._uniform(batch, -1.0, 1.0) * (self.rotation_deg * np.pi / 180.0)
-        scale = self._uniform(batch, 1.0 - self.zoom, 1.0 + self.zoom)
-        shift_x = self._uniform(batch, -self.shift, self.shift) * width
-        shift_y = self._uniform(batch, -self.shift, self.shift) * height
-        mirror = ops.where(self._uniform(batch, 0.0, 1.0) < 0.5, -1.0, 1.0) if self.flip else 1.0
-        # output pixel -> source pixel, about the image centre: undo shift, zoom, rotation, flip
-        cy, cx = (height - 1) / 2.0, (width - 1) / 2.0
-        grid_y, grid_x = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
-        yc = ops.convert_to_tensor(grid_y.reshape(1, -1) - cy, "float32") - shift_y
-        xc = ops.convert_to_tensor(grid_x.reshape(1, -1) - cx, "float32") - shift_x
-        cos, sin = ops.cos(angle) / scale, ops.sin(angle) / scale
-        source_x = reflect_coordinate(mirror * (cos * xc + sin * yc) + cx, width)
-        source_y = reflect_coordinate(-sin * xc + cos * yc + cy, height)
+        batch = keras.ops.shape(images)[0]
 
-        x0, y0 = ops.floor(source_x), ops.floor(source_y)
-        wx, wy = source_x - x0, source_y - y0
-        x0, y0 = ops.cast(x0, "int32"), ops.cast(y0, "int32")
-        x1, y1 = ops.minimum(x0 + 1, width - 1), ops.minimum(y0 + 1, height - 1)
-        flat = ops.reshape(images, (batch, height * width, channels))
+        def uniform(low: float, high: float):
+            return keras.random.uniform((batch, 1), low, high, seed=self.generator)
 
-        def pixels(y, x):
-            index = ops.expand_dims(y * width + x, -1)
-            return ops.take_along_axis(flat, ops.repeat(index, channels, axis=-1), axis=1)
-
-        wx, wy = ops.expand_dims(wx, -1), ops.expand_dims(wy, -1)
-        top = pixels(y0, x0) * (1 - wx) + pixels(y0, x1) * wx
-        bottom = pixels(y1, x0) * (1 - wx) + pixels(y1, x1) * wx
-        return ops.reshape(top * (1 - wy) + bottom * wy, (batch, height, width, channels))
+        return affine_warp(images, *warp_draws(self.ranges, uniform, images.shape[1], images.shape[2]))
 
     def get_config(self) -> dict:
-        return {
-            **super().get_config(),
-            "rotation_deg": self.rotation_deg,
-            "shift": self.shift,
-            "zoom": self.zoom,
-            "flip": self.flip,
-            "seed": self.seed,
-        }
+        r = self.ranges
+        ranges = {"rotation_deg": r.rotation_deg, "shift": r.shift, "zoom": r.zoom, "flip": r.flip}
+        return {**super().get_config(), **ranges, "seed": self.seed}
 
 
-AUGMENTATIONS = ("warp", "keras")
-
-
-def augmentation_model(config: AugmentConfig, seed: int, kind: str = "warp") -> keras.Sequential:
+def augmentation_model(config: AugmentConfig, seed: int, warp: str = "single") -> keras.Sequential:
     """The pipeline's training augmentation (augment.build_augmenter) as float32 Keras layers.
 
-    "warp": one RandomAffineWarp; "keras": the pipeline's own Keras layers, one warp each.
+    `warp`: "single" (RandomAffineWarp) or "layers" (the pipeline's Keras layers, one warp each).
     """
-    if kind == "keras":
+    if warp == "layers":
         layers = geometric_layers(config, seed, dtype="float32")
     else:
-        warp = RandomAffineWarp(
-            config.rotation_deg, config.shift, config.zoom, config.flip, seed, dtype="float32"
-        )
-        layers = [warp]
+        layers = [
+            RandomAffineWarp(
+                config.rotation_deg, config.shift, config.zoom, config.flip, seed, dtype="float32"
+            )
+        ]
     layers.append(RandomBrightnessScale(*config.brightness, seed=seed + 4, dtype="float32"))
     return keras.Sequential(layers, name="augment")
 

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from stressvision.accelerated import (
-    AUGMENTATIONS,
     DeviceTrainer,
     FitPlan,
     RandomAffineWarp,
@@ -24,12 +23,11 @@ from stressvision.accelerated import (
     one_hot,
     pack_faces,
     read_faces,
-    reflect_coordinate,
     save_weights_float16,
     scheme_splits,
     teacher_network,
 )
-from stressvision.augment import AugmentConfig
+from stressvision.augment import WARPS, AugmentConfig, reflect_coordinate
 from stressvision.datasets import OFFICIAL_TEST, read_face_source
 from stressvision.distillation import distillation_loss
 from stressvision.labels import FER2013_EMOTIONS
@@ -45,8 +43,8 @@ def sample_zip(tmp_path_factory):
 
 def test_augmentation_moves_pixels_only_while_training():
     images = np.random.default_rng(0).integers(0, 256, (16, 48, 48, 1)).astype(np.float32)
-    for kind in AUGMENTATIONS:
-        augment = augmentation_model(AugmentConfig(brightness=(0.5, 1.5)), seed=1, kind=kind)
+    for warp in WARPS:
+        augment = augmentation_model(AugmentConfig(brightness=(0.5, 1.5)), seed=1, warp=warp)
         moved = np.asarray(augment(images, training=True))
         assert moved.shape == images.shape and moved.min() >= 0 and moved.max() <= 255
         assert np.abs(moved - images).mean() > 10
