@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from stressvision.augment import AugmentConfig
+from stressvision.augment import WARPS, AugmentConfig, build_augmenter
 from stressvision.balancing import balance_indices, balance_train_set
 from stressvision.datasets import (
     OFFICIAL_TEST,
@@ -23,6 +23,7 @@ from stressvision.datasets import (
 from stressvision.errors import DataError
 from stressvision.fileio import atomic_path, write_json
 from stressvision.labels import FER2013_EMOTIONS, LabelMap
+from stressvision.sample_faces import write_sample_archive
 from stressvision.splits import SplitConfig, split_indices
 
 STRESS_MAP = LabelMap(
@@ -105,15 +106,40 @@ def test_balance_methods(method, expected):
     assert augmented.sum() == (25 if method == "augment" else 0)
 
 
-def test_augmented_copies_are_changed_images_of_the_same_class():
+@pytest.mark.parametrize("warp", WARPS)
+def test_augmented_copies_are_changed_images_of_the_same_class(warp):
     rng = np.random.default_rng(0)
     images = rng.integers(0, 255, size=(12, 48, 48), dtype=np.uint8)
     labels = np.r_[np.zeros(10), np.ones(2)].astype(np.int16)
-    out, out_labels, n = balance_train_set(images, labels, "augment", None, 0, AugmentConfig())
+    out, out_labels, n = balance_train_set(images, labels, "augment", None, 0, AugmentConfig(warp=warp))
     assert n == 8 and np.bincount(out_labels).tolist() == [10, 10]
     copies = out[12:]
     assert copies.dtype == np.uint8
     assert all(not np.array_equal(c, images[10]) and not np.array_equal(c, images[11]) for c in copies)
+
+
+def sharpness(images: np.ndarray) -> float:
+    """Mean absolute difference between neighbouring pixels: resampling blur lowers it."""
+    return float(np.abs(np.diff(images, axis=1)).mean() + np.abs(np.diff(images, axis=2)).mean())
+
+
+def test_single_warp_resamples_once_in_tf_data(tmp_path):
+    import tensorflow as tf
+
+    archive = write_sample_archive(tmp_path / "faces.zip", 20, 0, seed=1, progress=False)
+    faces = read_face_source(archive, progress=False).images[..., None].astype(np.float32)
+    still = build_augmenter(AugmentConfig(0, 0, 0, False, (1.0, 1.0), "single"), seed=0)
+    np.testing.assert_array_equal(np.asarray(still(tf.constant(faces))), faces)
+
+    def augmented(warp: str) -> np.ndarray:
+        dataset = tf.data.Dataset.from_tensor_slices(faces).batch(32)
+        dataset = dataset.map(build_augmenter(AugmentConfig(warp=warp), seed=0), num_parallel_calls=2)
+        return np.concatenate([batch.numpy() for batch in dataset])
+
+    single, layers = augmented("single"), augmented("layers")
+    assert single.shape == faces.shape and single.min() >= 0 and single.max() <= 255
+    assert np.abs(single - faces).mean() > 5
+    assert sharpness(faces) > sharpness(single) > sharpness(layers)  # one resampling, not three
 
 
 def test_official_validation_and_own_photos():

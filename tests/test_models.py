@@ -137,6 +137,7 @@ def test_vgg_fer_fc_units_sets_its_dense_layers_apart_from_the_width():
         ({"distill": {"teacher": None}}, 'train.distill.teacher: expected "" or a .keras model path'),
         ({"distill": {"alpha": 2}}, "train.distill.alpha: must be <= 1.0"),
         ({"distill": {"temp": 2}}, "train.distill.temp: unknown key"),
+        ({"augmentation": {"warp": "blur"}}, "train.augmentation.warp: unknown value 'blur'"),
     ],
 )
 def test_bad_train_params_are_one_line(updates, message):
