@@ -151,13 +151,13 @@ def test_train_on_accelerator_then_package_for_the_edge(sample_zip, tmp_path):
     run(
         [sys.executable, "scripts/train_on_accelerator.py", "--archive", str(sample_zip), "--out", str(out),
          "--schemes", "stress", "--teacher-width", "0.0625", "--teacher-fc-units", "32",
-         "--teacher-budget-s", "1", "--student-width", "0.0625", "--student-fc-units", "32",
-         "--student-budget-s", "1", "--batch-size", "32", "--precision", "float32"],
+         "--teacher-budget-s", "0", "--student-width", "0.0625", "--student-fc-units", "32",
+         "--student-budget-s", "0", "--batch-size", "32", "--precision", "float32"],
         ROOT,
     )  # fmt: skip
     results = json.loads((out / "results.json").read_text())
     assert results["backend"] == "tensorflow"
-    assert results["teacher_0"]["epochs"] == 3  # the budget allows fewer: warm-up + 1 is the floor
+    assert results["teacher_0"]["epochs"] == 3  # a zero budget: warm-up + 1, the floor
     assert results["student_stress"]["classes"] == ["neutral", "stress", "sad", "happy"]
     assert {"teacher_0.npz", "student_stress.keras", "results.json"} <= {p.name for p in out.iterdir()}
 
