@@ -36,7 +36,6 @@ from stressvision.accelerated import (
     epochs_within,
     fit_network,
     merge_matrix,
-    one_hot,
     pack_faces,
     predict_tta,
     read_faces,
@@ -47,16 +46,14 @@ from stressvision.accelerated import (
 )
 from stressvision.augment import WARPS, AugmentConfig
 from stressvision.labels import FER2013_EMOTIONS
-from stressvision.models import build_vgg_fer
+from stressvision.models import build_vgg_fer, float32_copy
 from stressvision.params import Section, load_params
 
 SCHEMES = ("emotions", "stress")
 
 
-def scores(model: keras.Model, test: tuple[np.ndarray, np.ndarray], merge: np.ndarray | None = None) -> dict:
+def scores(model: keras.Model, test: tuple[np.ndarray, np.ndarray]) -> dict:
     plain, tta = predict_tta(model, test[0])
-    if merge is not None:
-        plain, tta = plain @ merge, tta @ merge
     return {
         "test_accuracy": round(float((plain.argmax(1) == test[1]).mean()), 4),
         "test_accuracy_tta": round(float((tta.argmax(1) == test[1]).mean()), 4),
@@ -85,9 +82,7 @@ def fit_within(
             args.temperature,
         )
 
-    images, labels = splits["train"]
-    num_classes = int(labels.max()) + 1
-    epochs = epochs_within(budget_s, make, images, one_hot(labels, num_classes), plan, args.max_epochs)
+    epochs = epochs_within(budget_s, make, *splits["train"], plan, args.max_epochs)
     trainer = make()
     summary = fit_network(trainer, splits["train"], splits["val"], replace(plan, epochs=epochs))
     summary.update(scores(trainer.network, splits["test"]))
@@ -103,7 +98,6 @@ def time_steps(faces, params: dict, augment: AugmentConfig, args: argparse.Names
     keras.mixed_precision.set_global_policy(args.precision)
     _, classes, splits = scheme_splits(faces, "emotions", params)
     images, labels = splits["train"]
-    targets = one_hot(labels, len(classes))
     networks = {
         "teacher": partial(
             teacher_network, len(classes), args.teacher_width, args.teacher_fc_units, args.teacher_dropout
@@ -119,7 +113,7 @@ def time_steps(faces, params: dict, augment: AugmentConfig, args: argparse.Names
                 layers = augmentation_model(augment, 0, kind) if kind != "none" else None
                 epoch_s = seconds_per_epoch(
                     lambda build=build, layers=layers: DeviceTrainer(build(), layers),
-                    images, targets, FitPlan(epochs=1, batch_size=batch),
+                    images, labels, FitPlan(epochs=1, batch_size=batch),
                 )  # fmt: skip
                 steps = -(-len(labels) // batch)
                 print(
@@ -127,18 +121,6 @@ def time_steps(faces, params: dict, augment: AugmentConfig, args: argparse.Names
                     f"{epoch_s / steps * 1000:8.1f} ms/step {epoch_s:7.1f} s/epoch",
                     flush=True,
                 )
-
-
-def float32_copy(build, network: keras.Model) -> keras.Model:
-    """The network rebuilt under the float32 policy with the trained weights, for saving."""
-    policy = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy("float32")
-    try:
-        model = build()
-    finally:
-        keras.mixed_precision.set_global_policy(policy)
-    model.set_weights(network.get_weights())
-    return model
 
 
 def main() -> None:
@@ -206,7 +188,9 @@ def main() -> None:
 
     started = time.perf_counter()
     faces = read_faces(args.archive)
-    data = {scheme: scheme_splits(faces, scheme, params) for scheme in args.schemes + ["emotions"]}
+    data = {
+        scheme: scheme_splits(faces, scheme, params) for scheme in dict.fromkeys(["emotions", *args.schemes])
+    }
     print(f"device: {len(faces.labels)} faces decoded in {time.perf_counter() - started:.0f} s", flush=True)
     keras.mixed_precision.set_global_policy(args.precision)
 
@@ -232,8 +216,9 @@ def main() -> None:
     for scheme in args.schemes:
         label_map, classes, splits = data[scheme]
         merge = None if scheme == "emotions" else merge_matrix(FER2013_EMOTIONS, label_map, classes)
+        teacher = ensemble(teachers, merge)
         if merge is not None:
-            record(f"teachers_on_{scheme}", scores(ensemble(teachers), splits["test"], merge))
+            record(f"teachers_on_{scheme}", scores(teacher, splits["test"]))
         build = partial(
             build_vgg_fer,
             len(classes),
@@ -242,7 +227,6 @@ def main() -> None:
             width=args.student_width,
             fc_units=args.student_fc_units,
         )
-        teacher = ensemble(teachers, merge)
         student, summary = fit_within(build, splits, teacher, args.student_budget_s, args, 42, augment)
         float32_copy(build, student).save(out / f"student_{scheme}.keras")
         record(f"student_{scheme}", {**summary, "classes": classes})

@@ -234,16 +234,17 @@ def one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
 
 
 def seconds_per_epoch(
-    make_trainer: Callable[[], DeviceTrainer], images: np.ndarray, targets: np.ndarray, plan: FitPlan
+    make_trainer: Callable[[], DeviceTrainer], images: np.ndarray, labels: np.ndarray, plan: FitPlan
 ) -> float:
     """Time steps of a throwaway trainer after its compilation, scaled to a whole epoch."""
     steps = 30
     n = min(len(images), steps * plan.batch_size)
     trainer = make_trainer()
     compile_trainer(trainer, plan, steps)
-    trainer.fit(images[:n], targets[:n], batch_size=plan.batch_size, epochs=1, verbose=0)  # compiles
+    x, y = images[:n], one_hot(labels[:n], trainer.network.output_shape[-1])
+    trainer.fit(x, y, batch_size=plan.batch_size, epochs=1, verbose=0)  # compiles
     started = time.perf_counter()
-    trainer.fit(images[:n], targets[:n], batch_size=plan.batch_size, epochs=1, verbose=0)
+    trainer.fit(x, y, batch_size=plan.batch_size, epochs=1, verbose=0)
     per_step = (time.perf_counter() - started) / -(-n // plan.batch_size)
     return per_step * -(-len(images) // plan.batch_size)
 
@@ -252,12 +253,12 @@ def epochs_within(
     budget_s: float,
     make_trainer: Callable[[], DeviceTrainer],
     images: np.ndarray,
-    targets: np.ndarray,
+    labels: np.ndarray,
     plan: FitPlan,
     max_epochs: int,
 ) -> int:
     """As many epochs as fit in `budget_s` (validation adds about 10 %), at most `max_epochs`."""
-    epoch_s = seconds_per_epoch(make_trainer, images, targets, plan) * 1.1
+    epoch_s = seconds_per_epoch(make_trainer, images, labels, plan) * 1.1
     epochs = int(max(plan.warmup_epochs + 1, min(max_epochs, budget_s // epoch_s)))
     print(f"device: {epoch_s:.2f} s per epoch -> {epochs} epochs in {budget_s:.0f} s", flush=True)
     return epochs

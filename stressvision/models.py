@@ -223,6 +223,19 @@ def build_vgg_fer(
     return keras.Model(inputs, outputs, name="vgg_fer")
 
 
+def float32_copy(build: Callable[[], keras.Model], trained: keras.Model) -> keras.Model:
+    """`build()` under the float32 policy with `trained`'s weights (mixed-precision variables are
+    float32 already), so evaluation, saving and the TFLite export see an ordinary float32 model."""
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+        model = build()
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+    model.set_weights(trained.get_weights())
+    return model
+
+
 MODEL_BUILDERS: dict[str, Callable[..., keras.Model]] = {
     "custom_light": build_custom_light,
     "mobilenetv3_small": build_mobilenetv3_small,

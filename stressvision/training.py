@@ -17,7 +17,7 @@ from stressvision.augment import AugmentConfig, build_augmenter
 from stressvision.distillation import Distiller
 from stressvision.errors import ParamsError
 from stressvision.fitting import balanced_class_weights, fit_summary
-from stressvision.models import MODEL_BUILDERS
+from stressvision.models import MODEL_BUILDERS, float32_copy
 from stressvision.params import Section
 
 DISTRIBUTE = ("none", "mirrored", "multi_worker")
@@ -137,16 +137,8 @@ def build_model(config: TrainConfig, num_classes: int) -> keras.Model:
 
 
 def build_float32(config: TrainConfig, num_classes: int, trained: keras.Model) -> keras.Model:
-    """The same network in float32 with the trained weights (mixed-precision variables are
-    float32 already), so evaluate and the TFLite export see an ordinary float32 model."""
-    policy = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy("float32")
-    try:
-        model = build_model(config, num_classes)
-    finally:
-        keras.mixed_precision.set_global_policy(policy)
-    model.set_weights(trained.get_weights())
-    return model
+    """The same network in float32 with the trained weights (see models.float32_copy)."""
+    return float32_copy(lambda: build_model(config, num_classes), trained)
 
 
 def load_teacher(config: DistillConfig, num_classes: int) -> keras.Model:
