@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -31,6 +32,7 @@ import numpy as np
 from stressvision.accelerated import (
     DeviceTrainer,
     FitPlan,
+    TooSlowError,
     augmentation_model,
     ensemble,
     epochs_within,
@@ -82,7 +84,7 @@ def fit_within(
             args.temperature,
         )
 
-    epochs = epochs_within(budget_s, make, *splits["train"], plan, args.max_epochs)
+    epochs = epochs_within(budget_s, make, *splits["train"], plan, args.max_epochs, args.min_epochs)
     trainer = make()
     summary = fit_network(trainer, splits["train"], splits["val"], replace(plan, epochs=epochs))
     summary.update(scores(trainer.network, splits["test"]))
@@ -143,6 +145,12 @@ def main() -> None:
     p.add_argument("--student-dropout", type=float, default=0.3)
     p.add_argument("--student-budget-s", type=float, default=90, help="training seconds per student")
     p.add_argument("--max-epochs", type=int, default=150)
+    p.add_argument(
+        "--min-epochs",
+        type=int,
+        default=0,
+        help="stop (exit 1) before training when fewer epochs than this fit in a budget",
+    )
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--learning-rate", type=float, default=1e-3, help="Adam's peak, after the warm-up")
     p.add_argument("--alpha", type=float, default=0.5, help="weight of the hard labels when distilling")
@@ -234,4 +242,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except TooSlowError as error:
+        sys.exit(f"train_on_accelerator: {error}")

@@ -233,6 +233,10 @@ def one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
     return np.eye(num_classes, dtype=np.float32)[labels]
 
 
+class TooSlowError(RuntimeError):
+    """The device trains too slowly for the budget it was given."""
+
+
 def seconds_per_epoch(
     make_trainer: Callable[[], DeviceTrainer], images: np.ndarray, labels: np.ndarray, plan: FitPlan
 ) -> float:
@@ -256,9 +260,19 @@ def epochs_within(
     labels: np.ndarray,
     plan: FitPlan,
     max_epochs: int,
+    min_epochs: int = 0,
 ) -> int:
-    """As many epochs as fit in `budget_s` (validation adds about 10 %), at most `max_epochs`."""
+    """As many epochs as fit in `budget_s` (validation adds about 10 %), at most `max_epochs`.
+
+    Raises `TooSlowError` when fewer than `min_epochs` fit, so that a slow device costs one
+    timing, not the whole lease.
+    """
     epoch_s = seconds_per_epoch(make_trainer, images, labels, plan) * 1.1
+    if budget_s // epoch_s < min_epochs:
+        raise TooSlowError(
+            f"{epoch_s:.1f} s per epoch: {int(budget_s // epoch_s)} epochs fit in {budget_s:.0f} s, "
+            f"fewer than the {min_epochs} asked for; give a larger budget or a faster device"
+        )
     epochs = int(max(plan.warmup_epochs + 1, min(max_epochs, budget_s // epoch_s)))
     print(f"device: {epoch_s:.2f} s per epoch -> {epochs} epochs in {budget_s:.0f} s", flush=True)
     return epochs

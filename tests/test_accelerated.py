@@ -144,6 +144,21 @@ def test_packed_faces_and_float16_weights_round_trip(sample_zip, tmp_path):
     np.testing.assert_allclose(copy.predict(x, verbose=0), model.predict(x, verbose=0), atol=2e-3)
 
 
+def test_a_device_too_slow_for_the_budget_stops_before_training(sample_zip, tmp_path):
+    """`--min-epochs` turns a slow device into one line after one timing, not a spent lease."""
+    out = tmp_path / "device"
+    stopped = run(
+        [sys.executable, "scripts/train_on_accelerator.py", "--archive", str(sample_zip), "--out", str(out),
+         "--teacher-width", "0.0625", "--teacher-fc-units", "32", "--teacher-budget-s", "1",
+         "--min-epochs", "1000", "--batch-size", "32", "--precision", "float32"],
+        ROOT,
+        check=False,
+    )  # fmt: skip
+    assert stopped.returncode == 1
+    assert "fewer than the 1000 asked for" in stopped.stderr.splitlines()[-1]
+    assert not (out / "teacher_0.npz").exists()
+
+
 @pytest.mark.pipeline
 def test_train_on_accelerator_then_package_for_the_edge(sample_zip, tmp_path):
     """Both scripts end to end on the TensorFlow backend (CI has no JAX): teacher, distilled
