@@ -30,6 +30,7 @@ import keras
 import numpy as np
 
 from stressvision.accelerated import (
+    CollapsedError,
     DeviceTrainer,
     FitPlan,
     TooSlowError,
@@ -153,6 +154,7 @@ def main() -> None:
     )
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--learning-rate", type=float, default=1e-3, help="Adam's peak, after the warm-up")
+    p.add_argument("--seed", type=int, default=42, help="teacher N uses seed + N; the students seed")
     p.add_argument("--alpha", type=float, default=0.5, help="weight of the hard labels when distilling")
     p.add_argument("--temperature", type=float, default=4.0)
     p.add_argument(
@@ -213,11 +215,17 @@ def main() -> None:
             args.teacher_dropout,
         )
         teacher, summary = fit_within(
-            build, emotion_splits, None, args.teacher_budget_s, args, 42 + t, augment
+            build, emotion_splits, None, args.teacher_budget_s, args, args.seed + t, augment
         )
+        record(f"teacher_{t}", summary)
+        if summary["val_predicted_classes"] < 2:
+            raise CollapsedError(
+                f"teacher_{t} predicts one class for every validation face (val accuracy "
+                f"{summary['best_val_accuracy']} after {summary['epochs']} epochs): nothing to distil "
+                "from; give it a larger --teacher-budget-s, a lower --learning-rate or another --seed"
+            )
         save_weights_float16(float32_copy(build, teacher), str(out / f"teacher_{t}.npz"))
         teachers.append(teacher)
-        record(f"teacher_{t}", summary)
     if len(teachers) > 1:
         record("teacher_ensemble", scores(ensemble(teachers), emotion_splits["test"]))
 
@@ -235,7 +243,7 @@ def main() -> None:
             width=args.student_width,
             fc_units=args.student_fc_units,
         )
-        student, summary = fit_within(build, splits, teacher, args.student_budget_s, args, 42, augment)
+        student, summary = fit_within(build, splits, teacher, args.student_budget_s, args, args.seed, augment)
         float32_copy(build, student).save(out / f"student_{scheme}.keras")
         record(f"student_{scheme}", {**summary, "classes": classes})
     print(f"device: done in {time.perf_counter() - started:.0f} s", flush=True)
@@ -244,5 +252,5 @@ def main() -> None:
 if __name__ == "__main__":
     try:
         main()
-    except TooSlowError as error:
+    except (TooSlowError, CollapsedError) as error:
         sys.exit(f"train_on_accelerator: {error}")

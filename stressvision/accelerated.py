@@ -237,6 +237,10 @@ class TooSlowError(RuntimeError):
     """The device trains too slowly for the budget it was given."""
 
 
+class CollapsedError(RuntimeError):
+    """A network that predicts one class for every face: nothing to distil from."""
+
+
 def seconds_per_epoch(
     make_trainer: Callable[[], DeviceTrainer], images: np.ndarray, labels: np.ndarray, plan: FitPlan
 ) -> float:
@@ -302,10 +306,12 @@ def fit_network(
     )
     seconds = time.perf_counter() - started
     trainer.network.set_weights(keep.weights)
+    predicted = trainer.network.predict(val[0], batch_size=512, verbose=0).argmax(1)
     return {
         "epochs": plan.epochs,
         "best_epoch": keep.best_epoch + 1,
         "best_val_accuracy": round(keep.best, 4),
+        "val_predicted_classes": int(len(np.unique(predicted))),
         "last_train_accuracy": round(float(history.history["accuracy"][-1]), 4),
         "train_seconds": round(seconds, 1),
         "params": int(trainer.network.count_params()),

@@ -159,6 +159,23 @@ def test_a_device_too_slow_for_the_budget_stops_before_training(sample_zip, tmp_
     assert not (out / "teacher_0.npz").exists()
 
 
+def test_a_collapsed_teacher_stops_the_run_before_any_student(sample_zip, tmp_path):
+    """A teacher that predicts one class (here: Adam at 1e4) is reported, not distilled from."""
+    out = tmp_path / "device"
+    stopped = run(
+        [sys.executable, "scripts/train_on_accelerator.py", "--archive", str(sample_zip), "--out", str(out),
+         "--teacher-width", "0.0625", "--teacher-fc-units", "32", "--teacher-budget-s", "0",
+         "--learning-rate", "1e4", "--batch-size", "32", "--precision", "float32"],
+        ROOT,
+        check=False,
+    )  # fmt: skip
+    assert stopped.returncode == 1
+    assert "nothing to distil from; give it a larger --teacher-budget-s" in stopped.stderr.splitlines()[-1]
+    results = json.loads((out / "results.json").read_text())
+    assert results["teacher_0"]["val_predicted_classes"] == 1
+    assert not any(out.glob("student_*")) and not (out / "teacher_0.npz").exists()
+
+
 @pytest.mark.pipeline
 def test_train_on_accelerator_then_package_for_the_edge(sample_zip, tmp_path):
     """Both scripts end to end on the TensorFlow backend (CI has no JAX): teacher, distilled
@@ -167,13 +184,16 @@ def test_train_on_accelerator_then_package_for_the_edge(sample_zip, tmp_path):
     run(
         [sys.executable, "scripts/train_on_accelerator.py", "--archive", str(sample_zip), "--out", str(out),
          "--schemes", "stress", "--teacher-width", "0.0625", "--teacher-fc-units", "32",
-         "--teacher-budget-s", "0", "--student-width", "0.0625", "--student-fc-units", "32",
-         "--student-budget-s", "0", "--batch-size", "32", "--precision", "float32"],
+         "--teacher-budget-s", "1000", "--max-epochs", "8", "--student-width", "0.0625",
+         "--student-fc-units", "32", "--student-budget-s", "0", "--batch-size", "32",
+         "--precision", "float32"],
         ROOT,
     )  # fmt: skip
     results = json.loads((out / "results.json").read_text())
     assert results["backend"] == "tensorflow"
-    assert results["teacher_0"]["epochs"] == 3  # a zero budget: warm-up + 1, the floor
+    assert results["teacher_0"]["epochs"] == 8  # the cap: a large budget on any machine
+    assert results["teacher_0"]["val_predicted_classes"] > 1  # learnt something to distil
+    assert results["student_stress"]["epochs"] == 3  # a zero budget: warm-up + 1, the floor
     assert results["student_stress"]["classes"] == ["neutral", "stress", "sad", "happy"]
     assert {"teacher_0.npz", "student_stress.keras", "results.json"} <= {p.name for p in out.iterdir()}
 
