@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -144,36 +145,32 @@ def test_packed_faces_and_float16_weights_round_trip(sample_zip, tmp_path):
     np.testing.assert_allclose(copy.predict(x, verbose=0), model.predict(x, verbose=0), atol=2e-3)
 
 
-def test_a_device_too_slow_for_the_budget_stops_before_training(sample_zip, tmp_path):
-    """`--min-epochs` turns a slow device into one line after one timing, not a spent lease."""
-    out = tmp_path / "device"
-    stopped = run(
+def stopped_run(sample_zip: Path, out: Path, *extra: str) -> str:
+    """The last stderr line of a tiny-teacher run that must exit 1 before any student."""
+    result = run(
         [sys.executable, "scripts/train_on_accelerator.py", "--archive", str(sample_zip), "--out", str(out),
-         "--teacher-width", "0.0625", "--teacher-fc-units", "32", "--teacher-budget-s", "1",
-         "--min-epochs", "1000", "--batch-size", "32", "--precision", "float32"],
+         "--teacher-width", "0.0625", "--teacher-fc-units", "32", "--batch-size", "32",
+         "--precision", "float32", *extra],
         ROOT,
         check=False,
     )  # fmt: skip
-    assert stopped.returncode == 1
-    assert "fewer than the 1000 asked for" in stopped.stderr.splitlines()[-1]
-    assert not (out / "teacher_0.npz").exists()
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert not (out / "teacher_0.npz").exists() and not any(out.glob("student_*"))
+    return result.stderr.splitlines()[-1]
+
+
+def test_a_device_too_slow_for_the_budget_stops_before_training(sample_zip, tmp_path):
+    """`--min-epochs` turns a slow device into one line after one timing, not a spent lease."""
+    line = stopped_run(sample_zip, tmp_path / "device", "--teacher-budget-s", "1", "--min-epochs", "1000")
+    assert "fewer than the 1000 asked for" in line
 
 
 def test_a_collapsed_teacher_stops_the_run_before_any_student(sample_zip, tmp_path):
     """A teacher that predicts one class (here: Adam at 1e4) is reported, not distilled from."""
     out = tmp_path / "device"
-    stopped = run(
-        [sys.executable, "scripts/train_on_accelerator.py", "--archive", str(sample_zip), "--out", str(out),
-         "--teacher-width", "0.0625", "--teacher-fc-units", "32", "--teacher-budget-s", "0",
-         "--learning-rate", "1e4", "--batch-size", "32", "--precision", "float32"],
-        ROOT,
-        check=False,
-    )  # fmt: skip
-    assert stopped.returncode == 1
-    assert "nothing to distil from; give it a larger --teacher-budget-s" in stopped.stderr.splitlines()[-1]
-    results = json.loads((out / "results.json").read_text())
-    assert results["teacher_0"]["val_predicted_classes"] == 1
-    assert not any(out.glob("student_*")) and not (out / "teacher_0.npz").exists()
+    line = stopped_run(sample_zip, out, "--teacher-budget-s", "0", "--learning-rate", "1e4")
+    assert "nothing to distil from; give it a larger --teacher-budget-s" in line
+    assert json.loads((out / "results.json").read_text())["teacher_0"]["val_predicted_classes"] == 1
 
 
 @pytest.mark.pipeline
