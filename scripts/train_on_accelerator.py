@@ -79,7 +79,7 @@ def fit_within(
     def make() -> DeviceTrainer:
         return DeviceTrainer(
             build(),
-            augmentation_model(augment, seed, args.warp),
+            augmentation_model(augment, seed),
             teacher,
             args.alpha,
             args.temperature,
@@ -113,7 +113,7 @@ def time_steps(faces, params: dict, augment: AugmentConfig, args: argparse.Names
     for batch in args.time_steps:
         for name, build in networks.items():
             for kind in ("none", *WARPS):
-                layers = augmentation_model(augment, 0, kind) if kind != "none" else None
+                layers = augmentation_model(replace(augment, warp=kind), 0) if kind != "none" else None
                 epoch_s = seconds_per_epoch(
                     lambda build=build, layers=layers: DeviceTrainer(build(), layers),
                     images, labels, FitPlan(epochs=1, batch_size=batch),
@@ -181,6 +181,7 @@ def main() -> None:
         return
     params = load_params(args.params)
     augment = AugmentConfig.from_section(Section("train.augmentation", params["train"]["augmentation"]))
+    augment = replace(augment, warp=args.warp)  # the device's choice, not params.yaml's
     if args.time_steps:
         time_steps(read_faces(args.archive), params, augment, args)
         return

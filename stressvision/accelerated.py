@@ -125,12 +125,13 @@ class RandomAffineWarp(keras.layers.Layer):
         return {**super().get_config(), **ranges, "seed": self.seed}
 
 
-def augmentation_model(config: AugmentConfig, seed: int, warp: str = "single") -> keras.Sequential:
+def augmentation_model(config: AugmentConfig, seed: int) -> keras.Sequential:
     """The pipeline's training augmentation (augment.build_augmenter) as float32 Keras layers.
 
-    `warp`: "single" (RandomAffineWarp) or "layers" (the pipeline's Keras layers, one warp each).
+    `config.warp`: "single" (RandomAffineWarp) or "layers" (the pipeline's Keras layers, one
+    warp each).
     """
-    if warp == "layers":
+    if config.warp == "layers":
         layers = geometric_layers(config, seed, dtype="float32")
     else:
         layers = [
