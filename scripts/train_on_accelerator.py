@@ -7,7 +7,8 @@ Reads the archive with the pipeline's own reader, label schemes (params.yaml `ma
 split (params.yaml `split`: train/val from the official Training faces, test = PrivateTest),
 so the scores compare with the pipeline's. Steps, each with a wall-clock budget that sets its
 epoch count (timed on the device first, cosine schedule over exactly those epochs):
-1. `--teachers` record VGG networks (`vgg_fer`, default full width) on the 7 emotions;
+1. `--teachers` record VGG networks (`vgg_fer`, default full width) on the 7 emotions; a
+   teacher that predicts one class for every validation face is reported and dropped;
 2. one student per scheme (`vgg_fer` at the `real_default` size by default), distilled from
    the teachers' average (summed into the stress classes for the stress student).
 Writes, as each is ready: teacher_N.npz (float16 weights), student_<scheme>.keras and
@@ -70,10 +71,11 @@ def fit_within(
     budget_s: float,
     args: argparse.Namespace,
     seed: int,
+    learning_rate: float,
     augment: AugmentConfig,
 ) -> tuple[keras.Model, dict]:
     """Fit a new network for as many epochs as `budget_s` allows; its best epoch and scores."""
-    plan = FitPlan(epochs=1, batch_size=args.batch_size, learning_rate=args.learning_rate, seed=seed)
+    plan = FitPlan(epochs=1, batch_size=args.batch_size, learning_rate=learning_rate, seed=seed)
     keras.utils.set_random_seed(seed)
 
     def make() -> DeviceTrainer:
@@ -154,6 +156,14 @@ def main() -> None:
     )
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--learning-rate", type=float, default=1e-3, help="Adam's peak, after the warm-up")
+    p.add_argument(
+        "--teacher-learning-rates",
+        type=float,
+        nargs="+",
+        metavar="LR",
+        help="teacher N's peak is the Nth (cycled; default --learning-rate): varied teachers, and a "
+        "full-width teacher at 1e-3 can stay at the majority class",
+    )
     p.add_argument("--seed", type=int, default=42, help="teacher N uses seed + N; the students seed")
     p.add_argument("--alpha", type=float, default=0.5, help="weight of the hard labels when distilling")
     p.add_argument("--temperature", type=float, default=4.0)
@@ -207,6 +217,7 @@ def main() -> None:
 
     _, emotion_classes, emotion_splits = data["emotions"]
     teachers = []
+    teacher_rates = args.teacher_learning_rates or [args.learning_rate]
     for t in range(args.teachers):
         build = partial(
             teacher_network,
@@ -215,18 +226,21 @@ def main() -> None:
             args.teacher_fc_units,
             args.teacher_dropout,
         )
+        rate = teacher_rates[t % len(teacher_rates)]
         teacher, summary = fit_within(
-            build, emotion_splits, None, args.teacher_budget_s, args, args.seed + t, augment
+            build, emotion_splits, None, args.teacher_budget_s, args, args.seed + t, rate, augment
         )
-        record(f"teacher_{t}", summary)
-        if summary["val_predicted_classes"] < 2:
-            raise CollapsedError(
-                f"teacher_{t} predicts one class for every validation face (val accuracy "
-                f"{summary['best_val_accuracy']} after {summary['epochs']} epochs): nothing to distil "
-                "from; give it a larger --teacher-budget-s, a lower --learning-rate or another --seed"
-            )
+        collapsed = summary["val_predicted_classes"] < 2
+        record(f"teacher_{t}", {**summary, "learning_rate": rate, "dropped": collapsed})
+        if collapsed:  # it predicts one class for every face: it would only pull students there
+            continue
         save_weights_float16(float32_copy(build, teacher), str(out / f"teacher_{t}.npz"))
         teachers.append(teacher)
+    if not teachers:
+        raise CollapsedError(
+            "every teacher predicts one class for every validation face: nothing to distil from; "
+            "give them a larger --teacher-budget-s, lower --teacher-learning-rates or another --seed"
+        )
     if len(teachers) > 1:
         record("teacher_ensemble", scores(ensemble(teachers), emotion_splits["test"]))
 
@@ -244,7 +258,9 @@ def main() -> None:
             width=args.student_width,
             fc_units=args.student_fc_units,
         )
-        student, summary = fit_within(build, splits, teacher, args.student_budget_s, args, args.seed, augment)
+        student, summary = fit_within(
+            build, splits, teacher, args.student_budget_s, args, args.seed, args.learning_rate, augment
+        )
         float32_copy(build, student).save(out / f"student_{scheme}.keras")
         record(f"student_{scheme}", {**summary, "classes": classes})
     print(f"device: done in {time.perf_counter() - started:.0f} s", flush=True)

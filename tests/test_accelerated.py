@@ -165,12 +165,15 @@ def test_a_device_too_slow_for_the_budget_stops_before_training(sample_zip, tmp_
     assert "fewer than the 1000 asked for" in line
 
 
-def test_a_collapsed_teacher_stops_the_run_before_any_student(sample_zip, tmp_path):
-    """A teacher that predicts one class (here: Adam at 1e4) is reported, not distilled from."""
+def test_collapsed_teachers_stop_the_run_before_any_student(sample_zip, tmp_path):
+    """Teachers that predict one class (here: Adam at 1e4) are reported, not distilled from."""
     out = tmp_path / "device"
-    line = stopped_run(sample_zip, out, "--teacher-budget-s", "0", "--learning-rate", "1e4")
-    assert "nothing to distil from; give it a larger --teacher-budget-s" in line
-    assert json.loads((out / "results.json").read_text())["teacher_0"]["val_predicted_classes"] == 1
+    line = stopped_run(
+        sample_zip, out, "--teachers", "2", "--teacher-budget-s", "0", "--learning-rate", "1e4"
+    )
+    assert "every teacher predicts one class for every validation face: nothing to distil from" in line
+    results = json.loads((out / "results.json").read_text())
+    assert [results[f"teacher_{t}"]["val_predicted_classes"] for t in (0, 1)] == [1, 1]
 
 
 @pytest.mark.pipeline
@@ -180,7 +183,8 @@ def test_train_on_accelerator_then_package_for_the_edge(sample_zip, tmp_path):
     out = tmp_path / "device"
     run(
         [sys.executable, "scripts/train_on_accelerator.py", "--archive", str(sample_zip), "--out", str(out),
-         "--schemes", "stress", "--teacher-width", "0.0625", "--teacher-fc-units", "32",
+         "--schemes", "stress", "--teachers", "2", "--teacher-learning-rates", "1e4", "1e-3",
+         "--teacher-width", "0.0625", "--teacher-fc-units", "32",
          "--teacher-budget-s", "1000", "--max-epochs", "8", "--student-width", "0.0625",
          "--student-fc-units", "32", "--student-budget-s", "0", "--batch-size", "32",
          "--precision", "float32"],
@@ -188,11 +192,13 @@ def test_train_on_accelerator_then_package_for_the_edge(sample_zip, tmp_path):
     )  # fmt: skip
     results = json.loads((out / "results.json").read_text())
     assert results["backend"] == "tensorflow"
-    assert results["teacher_0"]["epochs"] == 8  # the cap: a large budget on any machine
-    assert results["teacher_0"]["val_predicted_classes"] > 1  # learnt something to distil
+    assert results["teacher_0"]["val_predicted_classes"] == 1 and results["teacher_0"]["dropped"]
+    assert results["teacher_1"]["epochs"] == 8  # the cap: a large budget on any machine
+    assert results["teacher_1"]["val_predicted_classes"] > 1 and not results["teacher_1"]["dropped"]
+    assert "teacher_ensemble" not in results  # one teacher left: the student learns from it alone
     assert results["student_stress"]["epochs"] == 3  # a zero budget: warm-up + 1, the floor
     assert results["student_stress"]["classes"] == ["neutral", "stress", "sad", "happy"]
-    assert {"teacher_0.npz", "student_stress.keras", "results.json"} <= {p.name for p in out.iterdir()}
+    assert {"teacher_1.npz", "student_stress.keras", "results.json"} == {p.name for p in out.iterdir()}
 
     timed = run(
         [sys.executable, "scripts/train_on_accelerator.py", "--archive", str(sample_zip), "--time-steps", "8",
