@@ -239,7 +239,13 @@ class TooSlowError(RuntimeError):
 
 
 class CollapsedError(RuntimeError):
-    """A network that predicts one class for every face: nothing to distil from."""
+    """No network learnt more than the most common class: nothing to distil from."""
+
+
+def collapsed(summary: dict, margin: float = 0.01) -> bool:
+    """Whether a fit_network summary shows a network no better than answering the most common
+    class for every face (a dead full-width VGG can still name a second class for a few faces)."""
+    return summary["best_val_accuracy"] <= summary["val_majority_share"] + margin
 
 
 def seconds_per_epoch(
@@ -313,6 +319,7 @@ def fit_network(
         "best_epoch": keep.best_epoch + 1,
         "best_val_accuracy": round(keep.best, 4),
         "val_predicted_classes": int(len(np.unique(predicted))),
+        "val_majority_share": round(float(np.bincount(val[1]).max() / len(val[1])), 4),
         "last_train_accuracy": round(float(history.history["accuracy"][-1]), 4),
         "train_seconds": round(seconds, 1),
         "params": int(trainer.network.count_params()),
