@@ -7,7 +7,8 @@ For models trained outside `dvc repro` (scripts/train_on_accelerator.py). The sa
 pipeline: its reader, label scheme and split (params.yaml `map_labels`, `split`), its INT8
 export calibrated on train faces (`quantize.representative_samples`, `quantize.seed`), and
 LiteRT for the scores. Writes int8.tflite and model_config.json into --out, and prints the
-PrivateTest accuracy of Keras (plain, flip TTA), float32 TFLite and INT8 TFLite.
+PrivateTest accuracy of Keras (plain and flip TTA) and of float32 and INT8 TFLite with each
+test-time augmentation (`--tta MODE` marks the bundle to run so, as `evaluate.tta` does).
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ from stressvision.evaluation import classification_metrics
 from stressvision.export import to_tflite
 from stressvision.fileio import write_bytes
 from stressvision.litert import TFLiteClassifier
-from stressvision.model_config import make_model_config, save_model_config
+from stressvision.model_config import make_model_config, save_model_config, with_tta
 from stressvision.params import Section, load_params
+from stressvision.tta import TTA_MODES
 
 
 def model_input_size(model: keras.Model) -> int:
@@ -45,6 +47,7 @@ def main() -> None:
     p.add_argument("--archive", required=True, help="FER-2013 zip, fer2013.csv or a packed .npz.xz")
     p.add_argument("--out", required=True, help="bundle folder (int8.tflite, model_config.json)")
     p.add_argument("--params", default="params.yaml")
+    p.add_argument("--tta", choices=TTA_MODES, default="none", help="the bundle's test-time augmentation")
     args = p.parse_args()
 
     params = load_params(args.params)
@@ -66,17 +69,21 @@ def main() -> None:
         for variant in ("float32", "int8"):
             path = Path(tmp) / f"{variant}.tflite"
             path.write_bytes(to_tflite(model, variant, calibration if variant == "int8" else None))
-            rows[f"tflite_{variant}"] = TFLiteClassifier(path).predict(test_images.astype(np.float32))
+            classifier = TFLiteClassifier(path)
+            for tta in TTA_MODES:
+                suffix = "" if tta == "none" else f"_tta_{tta}"
+                rows[f"tflite_{variant}{suffix}"] = classifier.predict(test_images.astype(np.float32), tta)
             if variant == "int8":
                 write_bytes(out / "int8.tflite", path.read_bytes())
     mapping = dict(label_map.mapping)
-    save_model_config(out, make_model_config(model.name, classes, mapping, model_input_size(model)))
+    config = make_model_config(model.name, classes, mapping, model_input_size(model))
+    save_model_config(out, with_tta(config, args.tta))
 
     report = {"n_test": int(len(test_labels)), "params": int(model.count_params())}
     for name, probabilities in rows.items():
         scores = classification_metrics(test_labels, probabilities, classes)
         report[name] = {"accuracy": round(scores["accuracy"], 4), "f1_macro": round(scores["f1_macro"], 4)}
-        print(f"package: {name:15s} accuracy {scores['accuracy']:.4f}  macro F1 {scores['f1_macro']:.4f}")
+        print(f"package: {name:25s} accuracy {scores['accuracy']:.4f}  macro F1 {scores['f1_macro']:.4f}")
     report["int8_size_mb"] = round((out / "int8.tflite").stat().st_size / 2**20, 3)
     print(f"package: {out / 'int8.tflite'} {report['int8_size_mb']} MB")
     print(json.dumps(report))

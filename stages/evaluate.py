@@ -1,5 +1,6 @@
 """Stage evaluate: score the Keras model on the test split."""
 
+from functools import partial
 from pathlib import Path
 
 from stressvision.stage import run_stage, stage_args
@@ -16,9 +17,10 @@ def main() -> None:
     from stressvision.model_config import load_model_config
     from stressvision.params import Section
     from stressvision.reports import plot_confusion_matrix
+    from stressvision.tta import TTA_MODES, average_views
 
     params = Section.load("evaluate")
-    tta_flip = params.bool("tta_flip")
+    tta = params.choice("tta", TTA_MODES)
     top_confusions = params.int("top_confusions", minimum=0)
     params.check_no_extra_keys()
 
@@ -27,9 +29,7 @@ def main() -> None:
     model = keras.models.load_model(Path(args.model_dir) / "model.keras")
     test = load_arrays(args.test)
     images = test["images"][..., None].astype(np.float32)
-    probabilities = model.predict(images, batch_size=256, verbose=0)
-    if tta_flip:  # average with the mirrored face: expressions are left-right symmetric
-        probabilities = (probabilities + model.predict(images[:, :, ::-1], batch_size=256, verbose=0)) / 2
+    probabilities = average_views(partial(model.predict, batch_size=256, verbose=0), images, tta)
     report = classification_metrics(test["labels"], probabilities, classes, top_confusions)
 
     plots = Path(args.plots)

@@ -1,6 +1,9 @@
-"""Stage quantize: export TFLite float32/float16/INT8 and score each with LiteRT."""
+"""Stage quantize: export TFLite float32/float16/INT8 and score each with LiteRT.
 
-import shutil
+The bundles are scored with, and marked in model_config.json to run, the test-time
+augmentation the evaluate stage scores the Keras model with (`evaluate.tta`).
+"""
+
 from pathlib import Path
 
 from stressvision.stage import run_stage, stage_args
@@ -14,19 +17,22 @@ def main() -> None:
 
     from stressvision.evaluation import classification_metrics
     from stressvision.export import to_tflite
-    from stressvision.fileio import atomic_path, load_arrays, write_bytes, write_json
+    from stressvision.fileio import load_arrays, write_bytes, write_json
     from stressvision.litert import VARIANTS, TFLiteClassifier
-    from stressvision.model_config import CONFIG_NAME, load_model_config
+    from stressvision.model_config import load_model_config, save_model_config, with_tta
     from stressvision.params import Section
+    from stressvision.tta import TTA_MODES
 
     params = Section.load("quantize")
     variants = params.str_list("variants", allowed=VARIANTS)
     n_calibration = params.int("representative_samples", minimum=1)
     seed = params.int("seed")
     params.check_no_extra_keys()
+    tta = Section.load("evaluate").choice("tta", TTA_MODES)  # one switch for Keras and TFLite models
 
     model_dir, out = Path(args.model_dir), Path(args.out)
-    classes = load_model_config(model_dir)["classes"]
+    config = with_tta(load_model_config(model_dir), tta)
+    classes = config["classes"]
     model = keras.models.load_model(model_dir / "model.keras")
     train, test = load_arrays(args.train), load_arrays(args.test)
     rng = np.random.default_rng(seed)
@@ -38,19 +44,26 @@ def main() -> None:
         print(f"quantize: converting {variant}", flush=True)
         path = out / f"{variant}.tflite"
         write_bytes(path, to_tflite(model, variant, calibration if variant == "int8" else None))
-        probabilities = TFLiteClassifier(path).predict(test_pixels)
+        classifier = TFLiteClassifier(path)
+        probabilities = classifier.predict(test_pixels, tta=tta)
         scores = classification_metrics(test["labels"], probabilities, classes)
         metrics[variant] = {
             "size_mb": round(path.stat().st_size / 2**20, 4),
             "accuracy": scores["accuracy"],
             "f1_macro": scores["f1_macro"],
         }
+        note = ""
+        if tta != "none":
+            single = classifier.predict(test_pixels)
+            metrics[variant]["accuracy_without_tta"] = round(
+                float((single.argmax(1) == test["labels"]).mean()), 4
+            )
+            note = f" with TTA {tta} ({metrics[variant]['accuracy_without_tta']:.4f} without)"
         print(
             f"quantize: {variant:8s} {metrics[variant]['size_mb']:.3f} MB, "
-            f"test accuracy {scores['accuracy']:.4f}"
+            f"test accuracy {scores['accuracy']:.4f}{note}"
         )
-    with atomic_path(out / CONFIG_NAME) as tmp:  # labels and preprocessing travel with the files
-        shutil.copyfile(model_dir / CONFIG_NAME, tmp)
+    save_model_config(out, config)  # labels, preprocessing and TTA travel with the files
     write_json(args.metrics, metrics)
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from stressvision.errors import StressVisionError
+from stressvision.tta import TTA_MODES
 
 
 def _files(item: str, suffixes: tuple[str, ...]) -> list[Path]:
@@ -144,11 +145,7 @@ def monitor_video(args: argparse.Namespace, model, detector, source: str | int) 
         if index % args.every:
             continue
         boxes = detector.faces(gray)
-        probs = (
-            model.classifier.predict(detector.crop(gray, boxes[0])[None].astype(np.float32))[0]
-            if boxes
-            else None
-        )
+        probs = model.predict(detector.crop(gray, boxes[0])[None])[0] if boxes else None
         was = monitor.alert
         score, alert = monitor.update(t_s, probs)
         if probs is None:
@@ -162,11 +159,13 @@ def monitor_video(args: argparse.Namespace, model, detector, source: str | int) 
 def predict(args: argparse.Namespace) -> int:
     """One JSON line per face found; a bad input prints one error line and the rest go on."""
     if _is_voice_model(args.model):
+        if args.tta is not None:
+            raise StressVisionError("--tta augments face images; leave it out for a voice model")
         return predict_voice(args)
     from stressvision.edge import FaceDetector, face_crop_from_file, load_edge_model, read_gray
     from stressvision.monitor import is_video
 
-    model = load_edge_model(args.model, num_threads=args.threads)
+    model = load_edge_model(args.model, num_threads=args.threads, tta=args.tta)
     detector = None if args.no_detect else FaceDetector()
     failures = 0
     videos = [item for item in args.inputs if is_video(item)]
@@ -189,7 +188,7 @@ def predict(args: argparse.Namespace) -> int:
             if not crops:
                 print(f"warning: {path}: no face found", file=sys.stderr)
                 continue
-            probabilities = model.classifier.predict(np.stack(crops).astype(np.float32))
+            probabilities = model.predict(np.stack(crops))
             for box, probs in zip(boxes, probabilities):
                 line = _prediction(model.classes, probs, file=str(path), box=list(box) if box else None)
                 print(json.dumps(line), flush=True)
@@ -246,12 +245,14 @@ def _print_report(report: dict, classes: list[str], as_json: bool) -> int:
 def evaluate(args: argparse.Namespace) -> int:
     """Score a folder-per-class set of face crops; folders may be classes or source emotions."""
     if _is_voice_model(args.model):
+        if args.tta is not None:
+            raise StressVisionError("--tta augments face images; leave it out for a voice model")
         return evaluate_voice(args)
 
     from stressvision.edge import face_crop_from_file, labelled_faces, load_edge_model
     from stressvision.scores import confusion_report
 
-    model = load_edge_model(args.model, num_threads=args.threads)
+    model = load_edge_model(args.model, num_threads=args.threads, tta=args.tta)
     paths, labels, skipped_folders = labelled_faces(args.data, model)
     for name in skipped_folders:
         print(
@@ -268,7 +269,7 @@ def evaluate(args: argparse.Namespace) -> int:
             print(f"warning: {exc}; skipped", file=sys.stderr)
     if not faces:
         raise StressVisionError(f"{args.data}: no readable images in folders named after the model's classes")
-    predicted = model.classifier.predict(np.stack(faces).astype(np.float32)).argmax(axis=1)
+    predicted = model.predict(np.stack(faces)).argmax(axis=1)
     report = confusion_report(np.asarray(kept), predicted, model.classes)
     report["skipped_unreadable"] = unreadable
     return _print_report(report, model.classes, args.json)
@@ -314,6 +315,14 @@ def main(argv: list[str] | None = None) -> int:
     for command in (p, e):
         command.add_argument("--model", required=True, help=".tflite file or folder with model_config.json")
         command.add_argument("--threads", type=int, default=None, help="LiteRT threads")
+        command.add_argument(
+            "--tta",
+            choices=TTA_MODES,
+            default=None,
+            help="face models: average each face's views: none (one invocation), flip (with its "
+            "mirror image: two), flip_zoom (also two centre zooms: six); default: the model's "
+            "model_config.json",
+        )
     args = parser.parse_args(argv)
     if args.command == "predict" and not args.inputs and args.camera is None:
         parser.error("predict needs inputs (files, folders, -) or --camera N")

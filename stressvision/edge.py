@@ -16,7 +16,8 @@ from stressvision.datasets import IMAGE_SUFFIXES, decode_face
 from stressvision.errors import DataError
 from stressvision.face_format import FACE_SIZE
 from stressvision.litert import TFLiteClassifier
-from stressvision.model_config import CONFIG_NAME, resolve_model
+from stressvision.model_config import CONFIG_NAME, bundle_tta, resolve_model
+from stressvision.tta import TTA_MODES
 
 
 @dataclass
@@ -24,6 +25,11 @@ class EdgeModel:
     classifier: TFLiteClassifier
     classes: list[str]
     source_to_class: dict[str, str | None]
+    tta: str = "none"
+
+    def predict(self, crops: np.ndarray) -> np.ndarray:
+        """Class probabilities of (N, 48, 48) face crops, with the bundle's test-time augmentation."""
+        return self.classifier.predict(crops.astype(np.float32), tta=self.tta)
 
     def class_of_folder(self, name: str) -> str | None:
         """A folder named after a class, or after a source emotion the model maps to a class."""
@@ -33,8 +39,11 @@ class EdgeModel:
         return target if target in self.classes else None
 
 
-def load_edge_model(path: str | os.PathLike, num_threads: int | None = None) -> EdgeModel:
-    """A face model: see `resolve_model` for what `path` may be."""
+def load_edge_model(
+    path: str | os.PathLike, num_threads: int | None = None, tta: str | None = None
+) -> EdgeModel:
+    """A face model: see `resolve_model` for what `path` may be. `tta`: None runs it with the
+    test-time augmentation its model_config.json names; a TTA mode overrides that."""
     path, config = resolve_model(path)
     config_path = path.parent / CONFIG_NAME
     classifier = TFLiteClassifier(path, num_threads=num_threads)
@@ -43,7 +52,10 @@ def load_edge_model(path: str | os.PathLike, num_threads: int | None = None) -> 
         raise DataError(
             f"{config_path}: {len(config.get('classes', []))} classes for a model with {n_out} outputs"
         )
-    return EdgeModel(classifier, list(config["classes"]), dict(config.get("source_to_class", {})))
+    tta = bundle_tta(config) if tta is None else tta
+    if tta not in TTA_MODES:
+        raise DataError(f"{config_path}: tta {tta!r} is not one of {', '.join(TTA_MODES)}")
+    return EdgeModel(classifier, list(config["classes"]), dict(config.get("source_to_class", {})), tta)
 
 
 class FaceDetector:

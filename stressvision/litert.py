@@ -11,6 +11,7 @@ import time
 import numpy as np
 
 from stressvision.errors import DataError
+from stressvision.tta import average_views, tta_views
 
 VARIANTS = ("float32", "float16", "int8")  # the TFLite exports, float to full-integer
 
@@ -68,28 +69,37 @@ class TFLiteClassifier:
         self.interpreter.invoke()
         return self.interpreter.get_tensor(self.output["index"])
 
-    def predict(self, pixels: np.ndarray) -> np.ndarray:
-        """Class probabilities for a batch of float pixel images (N, 48, 48[, 1])."""
+    def predict(self, pixels: np.ndarray, tta: str = "none") -> np.ndarray:
+        """Class probabilities for a batch of float pixel images (N, 48, 48[, 1]), averaged over
+        the views of test-time augmentation `tta` (stressvision.tta.TTA_MODES)."""
         if pixels.ndim == 3:
             pixels = pixels[..., None]
-        out = []
-        for image in pixels:
-            out.append(self.dequantize_output(self.invoke_raw(self.quantize_input(image[None]))[0]))
-        return np.stack(out)
+        return average_views(self._predict_each, pixels, tta)
+
+    def _predict_each(self, pixels: np.ndarray) -> np.ndarray:
+        return np.stack(
+            [self.dequantize_output(self.invoke_raw(self.quantize_input(image[None]))[0]) for image in pixels]
+        )
 
 
-def time_inference(classifier: TFLiteClassifier, images: np.ndarray, warmup: int, runs: int) -> np.ndarray:
-    """Milliseconds of `runs` single-image invocations after `warmup` untimed ones."""
+def time_inference(
+    classifier: TFLiteClassifier, images: np.ndarray, warmup: int, runs: int, tta: str = "none"
+) -> np.ndarray:
+    """Milliseconds per face of `runs` timed faces after `warmup` untimed ones: one invocation
+    per view of test-time augmentation `tta` (the views themselves are made beforehand)."""
     if images.ndim == 3:
         images = images[..., None]
-    tensors = [classifier.quantize_input(image[None]) for image in images]
+    views = tta_views(images, tta)
+    tensors = [[classifier.quantize_input(view[i][None]) for view in views] for i in range(len(images))]
     for i in range(warmup):
-        classifier.invoke_raw(tensors[i % len(tensors)])
+        for tensor in tensors[i % len(tensors)]:
+            classifier.invoke_raw(tensor)
     times = np.empty(runs)
     for i in range(runs):
-        tensor = tensors[i % len(tensors)]
+        face = tensors[i % len(tensors)]
         started = time.perf_counter()
-        classifier.invoke_raw(tensor)
+        for tensor in face:
+            classifier.invoke_raw(tensor)
         times[i] = (time.perf_counter() - started) * 1000.0
     return times
 

@@ -33,6 +33,17 @@ def make_model_config(
     }
 
 
+def with_tta(config: dict, tta: str) -> dict:
+    """The config of a deployed bundle, with the test-time augmentation its runtimes apply
+    (stressvision.tta.TTA_MODES)."""
+    return {**config, "tta": tta}
+
+
+def bundle_tta(config: dict) -> str:
+    """A bundle's test-time augmentation: none where its config names none (older bundles)."""
+    return str(config.get("tta", "none"))
+
+
 def save_model_config(directory: str | os.PathLike, config: dict) -> None:
     write_json(Path(directory) / CONFIG_NAME, config)
 

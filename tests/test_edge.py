@@ -56,6 +56,21 @@ def test_evaluate_json_matches_the_quantize_stage(pipeline_project: Path, labell
     assert "bored: not a class of this model" in result.stderr
 
 
+def test_tta_averages_each_face_over_its_views(pipeline_project: Path):
+    from stressvision.litert import TFLiteClassifier, time_inference
+    from stressvision.tta import zoom_center
+
+    classifier = TFLiteClassifier(pipeline_project / "models/tflite/int8.tflite")
+    faces = np.load(pipeline_project / "data/split/test.npz")["images"][:8].astype(np.float32)
+    plain, mirrored = classifier.predict(faces), classifier.predict(faces[:, :, ::-1])
+    np.testing.assert_allclose(classifier.predict(faces, tta="flip"), (plain + mirrored) / 2, atol=1e-7)
+    assert not np.allclose(plain, mirrored)  # the mirror image is another view
+    zooms = [zoom_center(faces, margin) for margin in (2, 4)]
+    views = [plain, mirrored, *(classifier.predict(v) for z in zooms for v in (z, z[:, :, ::-1]))]
+    np.testing.assert_allclose(classifier.predict(faces, tta="flip_zoom"), np.mean(views, 0), atol=1e-7)
+    assert len(time_inference(classifier, faces, warmup=2, runs=5, tta="flip_zoom")) == 5
+
+
 def test_evaluate_accepts_source_emotion_folders(pipeline_project: Path, tmp_path: Path):
     """FER-style folders (angry/, surprise/...) are mapped with the mapping carried by the model."""
     test = np.load(pipeline_project / "data/split/test.npz")
@@ -136,13 +151,18 @@ def test_predict_finds_a_real_face_in_a_camera_frame(pipeline_project: Path, tmp
     assert 180 < x + w / 2 < 460 and 100 < y + h / 2 < 380  # the face, not the background
 
 
-@pytest.mark.parametrize("kind", ["not_tflite", "no_config"])
+@pytest.mark.parametrize("kind", ["not_tflite", "no_config", "unknown_tta"])
 def test_bad_model_is_one_line(pipeline_project: Path, tmp_path: Path, kind: str):
     model = tmp_path / "model.tflite"
     if kind == "not_tflite":
         model.write_bytes(b"definitely not a flatbuffer")
         (tmp_path / "model_config.json").write_text('{"classes": ["a", "b"]}')
         message = "not a valid TFLite model"
+    elif kind == "unknown_tta":
+        model.write_bytes((pipeline_project / "models/tflite/int8.tflite").read_bytes())
+        config = json.loads((pipeline_project / "models/tflite/model_config.json").read_text())
+        (tmp_path / "model_config.json").write_text(json.dumps({**config, "tta": "ten_crop"}))
+        message = "tta 'ten_crop' is not one of none, flip, flip_zoom"
     else:
         model.write_bytes((pipeline_project / "models/tflite/int8.tflite").read_bytes())
         message = "no model_config.json beside the model"

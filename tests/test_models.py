@@ -195,13 +195,13 @@ def test_profile_set_args_and_key_checks():
     overrides = {
         "train.model": "resnet18",
         "train.augmentation.brightness": [0.8, 1.2],
-        "evaluate.tta_flip": True,
+        "evaluate.tta": "flip",
     }
     check_keys(overrides, params, "p.yaml")
     assert set_args(overrides) == [
         *("-S", "train.model=resnet18"),
         *("-S", "train.augmentation.brightness=[0.8, 1.2]"),
-        *("-S", "evaluate.tta_flip=true"),
+        *("-S", "evaluate.tta=flip"),
     ]
     assert set_args({"train.distill.teacher": ""}) == ["-S", "train.distill.teacher=''"]
     command = exp_run_command("realtime", overrides={"train.input_size": 96})

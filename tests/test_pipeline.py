@@ -188,6 +188,33 @@ def test_benchmark_param_reruns_only_benchmark(pipeline_project: Path):
     assert json.loads((pipeline_project / "metrics/benchmark.json").read_text())["runs"] == 25
 
 
+def test_tta_reaches_the_tflite_bundles_and_the_edge_command(pipeline_project: Path, tmp_path: Path):
+    """`evaluate.tta` scores the Keras model and the TFLite bundles alike, marks the bundles
+    to run so, and the edge command then scores them as the quantize stage did."""
+    from PIL import Image
+
+    set_params(pipeline_project, {"evaluate": {"tta": "flip_zoom"}})
+    result = run(["dvc", "repro"], pipeline_project)
+    assert ran_stages(result.stdout) == ["evaluate", "quantize", "benchmark"]
+    bundle = pipeline_project / "models/tflite"
+    config = json.loads((bundle / "model_config.json").read_text())
+    assert config["tta"] == "flip_zoom"
+    assert json.loads((pipeline_project / "metrics/benchmark.json").read_text())["tta"] == "flip_zoom"
+    int8 = json.loads((pipeline_project / "metrics/quantize.json").read_text())["int8"]
+
+    test = np.load(pipeline_project / "data/split/test.npz")
+    for i, (image, label) in enumerate(zip(test["images"], test["labels"])):
+        (tmp_path / config["classes"][label]).mkdir(exist_ok=True)
+        Image.fromarray(image).save(tmp_path / config["classes"][label] / f"{i}.png")
+    scored = {}
+    data = str(tmp_path)
+    command = ["python", "-m", "stressvision.cli", "evaluate", "--model", str(bundle), "--data", data]
+    for flag in ([], ["--tta", "none"]):
+        scored[bool(flag)] = json.loads(run([*command, "--json", *flag], pipeline_project).stdout)
+    assert scored[False]["accuracy"] == pytest.approx(int8["accuracy"], abs=1e-9)
+    assert scored[True]["accuracy"] == pytest.approx(int8["accuracy_without_tta"], abs=1e-4)
+
+
 def test_train_param_reruns_train_and_what_follows(pipeline_project: Path):
     before = json.loads((pipeline_project / "metrics/train.json").read_text())
     set_params(pipeline_project, {"train": {"epochs": 6, "learning_rate": 0.004}})

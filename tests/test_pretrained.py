@@ -57,6 +57,11 @@ def test_the_voice_model_predicts_from_a_copy_without_the_project(tmp_path: Path
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     classes = json.loads((VOICE / "model_config.json").read_text())["classes"]
     assert len(lines) == 6 and set(lines[0]["probabilities"]) == set(classes)
+    flipped = stressvision(
+        "predict", "--model", str(model), "--tta", "flip", str(tmp_path / "clip.wav"), cwd=tmp_path
+    )
+    assert flipped.returncode == 2
+    assert flipped.stderr.strip() == "error: --tta augments face images; leave it out for a voice model"
 
 
 @pytest.mark.skipif(not REAL_EMODB.is_file(), reason=f"{REAL_EMODB} not present")
@@ -92,12 +97,18 @@ def fer_private_test(tmp_path_factory) -> Path:
 def test_a_face_model_card_figure_is_what_evaluate_measures(
     folder: Path, fer_private_test: Path, tmp_path: Path
 ):
-    """Emotion folders are mapped by the model's own config; the card's INT8 figure is re-measured."""
-    result = stressvision(
-        "evaluate", "--model", str(folder), "--data", str(fer_private_test), "--json", cwd=tmp_path
-    )
-    assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout)
-    assert report["n"] == 3589
+    """Emotion folders are mapped by the model's own config; the card's INT8 figures are
+    re-measured as the bundle runs (the TTA its model_config.json names) and with each mode."""
     card = (PRETRAINED / "README.md").read_text().split(f"## {folder.name}")[1].split("\n## ")[0]
-    assert f"**{report['accuracy']:.3f}**" in card, report["accuracy"]
+    accuracy = {}
+    for mode in ("bundle", "none", "flip"):
+        args = ["evaluate", "--model", str(folder), "--data", str(fer_private_test), "--json"]
+        result = stressvision(*args, *([] if mode == "bundle" else ["--tta", mode]), cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        report = json.loads(result.stdout)
+        assert report["n"] == 3589
+        accuracy[mode] = report["accuracy"]
+    assert json.loads((folder / "model_config.json").read_text())["tta"] == "flip_zoom"
+    assert f"as the bundle runs (`flip_zoom`): **{accuracy['bundle']:.3f}**" in card, accuracy
+    assert f"`--tta flip`: {accuracy['flip']:.3f}" in card, accuracy
+    assert f"one pass (`--tta none`): {accuracy['none']:.3f}" in card, accuracy
