@@ -8,7 +8,7 @@ pipeline: its reader, label scheme and split (params.yaml `map_labels`, `split`)
 export calibrated on train faces (`quantize.representative_samples`, `quantize.seed`), and
 LiteRT for the scores. Writes int8.tflite and model_config.json into --out, and prints the
 PrivateTest accuracy of Keras (plain and flip TTA) and of float32 and INT8 TFLite with each
-test-time augmentation (`--tta MODE` marks the bundle to run so, as `evaluate.tta` does).
+test-time augmentation (`--tta MODE` marks the bundle to run so, as `quantize.tta` does).
 """
 
 from __future__ import annotations

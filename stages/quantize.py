@@ -1,7 +1,7 @@
 """Stage quantize: export TFLite float32/float16/INT8 and score each with LiteRT.
 
-The bundles are scored with, and marked in model_config.json to run, the test-time
-augmentation the evaluate stage scores the Keras model with (`evaluate.tta`).
+`tta`: the test-time augmentation the bundles are scored with and marked in model_config.json
+to run (the evaluate stage's `tta` is the Keras model's).
 """
 
 from pathlib import Path
@@ -27,8 +27,8 @@ def main() -> None:
     variants = params.str_list("variants", allowed=VARIANTS)
     n_calibration = params.int("representative_samples", minimum=1)
     seed = params.int("seed")
+    tta = params.choice("tta", TTA_MODES)
     params.check_no_extra_keys()
-    tta = Section.load("evaluate").choice("tta", TTA_MODES)  # one switch for Keras and TFLite models
 
     model_dir, out = Path(args.model_dir), Path(args.out)
     config = with_tta(load_model_config(model_dir), tta)

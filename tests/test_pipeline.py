@@ -189,13 +189,13 @@ def test_benchmark_param_reruns_only_benchmark(pipeline_project: Path):
 
 
 def test_tta_reaches_the_tflite_bundles_and_the_edge_command(pipeline_project: Path, tmp_path: Path):
-    """`evaluate.tta` scores the Keras model and the TFLite bundles alike, marks the bundles
-    to run so, and the edge command then scores them as the quantize stage did."""
+    """`quantize.tta` scores the TFLite bundles and marks them to run so; the edge command then
+    scores them as the quantize stage did."""
     from PIL import Image
 
-    set_params(pipeline_project, {"evaluate": {"tta": "flip_zoom"}})
+    set_params(pipeline_project, {"quantize": {"tta": "flip_zoom"}})
     result = run(["dvc", "repro"], pipeline_project)
-    assert ran_stages(result.stdout) == ["evaluate", "quantize", "benchmark"]
+    assert ran_stages(result.stdout) == ["quantize", "benchmark"]
     bundle = pipeline_project / "models/tflite"
     config = json.loads((bundle / "model_config.json").read_text())
     assert config["tta"] == "flip_zoom"
