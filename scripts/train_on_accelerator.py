@@ -156,7 +156,7 @@ def main() -> None:
         help="stop (exit 1) before training when fewer epochs than this fit in a budget",
     )
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--learning-rate", type=float, default=1e-3, help="Adam's peak, after the warm-up")
+    p.add_argument("--learning-rate", type=float, default=1e-3, help="students' Adam peak, after warm-up")
     p.add_argument(
         "--teacher-learning-rates",
         type=float,
