@@ -29,7 +29,7 @@ from stressvision.fileio import write_bytes
 from stressvision.litert import TFLiteClassifier
 from stressvision.model_config import make_model_config, save_model_config, with_tta
 from stressvision.params import Section, load_params
-from stressvision.tta import TTA_MODES
+from stressvision.tta import TTA_MODES, VIEW_COUNTS, view_predictions
 
 
 def model_input_size(model: keras.Model) -> int:
@@ -69,10 +69,13 @@ def main() -> None:
         for variant in ("float32", "int8"):
             path = Path(tmp) / f"{variant}.tflite"
             path.write_bytes(to_tflite(model, variant, calibration if variant == "int8" else None))
-            classifier = TFLiteClassifier(path)
+            # every view once; each mode averages the leading ones (tta.tta_views' order)
+            views = view_predictions(
+                TFLiteClassifier(path).predict, test_images.astype(np.float32), "flip_zoom"
+            )
             for tta in TTA_MODES:
                 suffix = "" if tta == "none" else f"_tta_{tta}"
-                rows[f"tflite_{variant}{suffix}"] = classifier.predict(test_images.astype(np.float32), tta)
+                rows[f"tflite_{variant}{suffix}"] = np.mean(views[: VIEW_COUNTS[tta]], axis=0)
             if variant == "int8":
                 write_bytes(out / "int8.tflite", path.read_bytes())
     mapping = dict(label_map.mapping)

@@ -159,8 +159,6 @@ def monitor_video(args: argparse.Namespace, model, detector, source: str | int) 
 def predict(args: argparse.Namespace) -> int:
     """One JSON line per face found; a bad input prints one error line and the rest go on."""
     if _is_voice_model(args.model):
-        if args.tta is not None:
-            raise StressVisionError("--tta augments face images; leave it out for a voice model")
         return predict_voice(args)
     from stressvision.edge import FaceDetector, face_crop_from_file, load_edge_model, read_gray
     from stressvision.monitor import is_video
@@ -245,8 +243,6 @@ def _print_report(report: dict, classes: list[str], as_json: bool) -> int:
 def evaluate(args: argparse.Namespace) -> int:
     """Score a folder-per-class set of face crops; folders may be classes or source emotions."""
     if _is_voice_model(args.model):
-        if args.tta is not None:
-            raise StressVisionError("--tta augments face images; leave it out for a voice model")
         return evaluate_voice(args)
 
     from stressvision.edge import face_crop_from_file, labelled_faces, load_edge_model
@@ -329,6 +325,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "predict" and (args.every < 1 or args.window <= 0):
         parser.error("--every must be >= 1 and --window > 0")
     try:
+        if args.tta is not None and _is_voice_model(args.model):
+            raise StressVisionError("--tta augments face images; leave it out for a voice model")
         return args.func(args)
     except StressVisionError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -12,6 +12,7 @@ import numpy as np
 
 TTA_MODES = ("none", "flip", "flip_zoom")
 ZOOM_MARGINS = (2, 4)  # pixels cut from each side of a 48-px face, scaled back: zoom 48/44, 48/40
+VIEW_COUNTS = {"none": 1, "flip": 2, "flip_zoom": 2 * (1 + len(ZOOM_MARGINS))}
 
 
 def zoom_center(images: np.ndarray, margin: int) -> np.ndarray:
@@ -36,7 +37,10 @@ def zoom_center(images: np.ndarray, margin: int) -> np.ndarray:
 
 def tta_views(images: np.ndarray, mode: str) -> list[np.ndarray]:
     """The views of (N, H, W[, C]) images that `mode` averages over: none (the images), flip
-    (and their mirror images), flip_zoom (the images and two centre zooms, each also mirrored)."""
+    (and their mirror images), flip_zoom (the images and two centre zooms, each also mirrored).
+
+    Each mode's views lead those of every larger mode, so the first VIEW_COUNTS[m] predictions
+    of a larger mode's views average into mode m: one pass scores every mode."""
     if mode not in TTA_MODES:
         raise ValueError(f"tta mode {mode!r}: expected one of {', '.join(TTA_MODES)}")
     if mode == "none":
@@ -45,6 +49,13 @@ def tta_views(images: np.ndarray, mode: str) -> list[np.ndarray]:
     return [view for base in (images, *zooms) for view in (base, base[:, :, ::-1])]
 
 
+def view_predictions(
+    predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray, mode: str
+) -> list[np.ndarray]:
+    """`predict` on each `mode` view of `images`, in tta_views' order."""
+    return [np.asarray(predict(view)) for view in tta_views(images, mode)]
+
+
 def average_views(predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray, mode: str) -> np.ndarray:
     """Probabilities of `predict` averaged over the `mode` views of `images`."""
-    return np.mean([np.asarray(predict(view)) for view in tta_views(images, mode)], axis=0)
+    return np.mean(view_predictions(predict, images, mode), axis=0)

@@ -56,6 +56,19 @@ def test_evaluate_json_matches_the_quantize_stage(pipeline_project: Path, labell
     assert "bored: not a class of this model" in result.stderr
 
 
+def test_each_tta_mode_s_views_lead_the_larger_modes_views():
+    """What lets one pass of the largest mode score every mode (quantize, package_model)."""
+    from stressvision.tta import TTA_MODES, VIEW_COUNTS, tta_views
+
+    faces = np.random.default_rng(0).integers(0, 256, (3, 48, 48)).astype(np.float32)
+    largest = tta_views(faces, "flip_zoom")
+    for mode in TTA_MODES:
+        views = tta_views(faces, mode)
+        assert len(views) == VIEW_COUNTS[mode]
+        for view, same in zip(views, largest):
+            np.testing.assert_array_equal(view, same)
+
+
 def test_tta_averages_each_face_over_its_views(pipeline_project: Path):
     from stressvision.litert import TFLiteClassifier, time_inference
     from stressvision.tta import zoom_center
