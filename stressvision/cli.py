@@ -2,6 +2,7 @@
 
 stressvision predict --model models/tflite photo.jpg folder/ ...      # JSON lines per face
 stressvision evaluate --model models/tflite --data labelled/ [--json]
+stressvision evaluate --model <stress model> --model <7-emotion model> --data labelled/   # averaged
 stressvision predict --model models/voice/tflite speech.wav folder/   # JSON lines per 2 s clip
 arecord -f S16_LE -r 16000 -c 1 | stressvision predict --model models/voice/tflite -
 stressvision predict --model <speaker-normalised voice model> --enroll me/ speech.wav
@@ -160,10 +161,10 @@ def predict(args: argparse.Namespace) -> int:
     """One JSON line per face found; a bad input prints one error line and the rest go on."""
     if _is_voice_model(args.model):
         return predict_voice(args)
-    from stressvision.edge import FaceDetector, face_crop_from_file, load_edge_model, read_gray
+    from stressvision.edge import FaceDetector, face_crop_from_file, load_face_models, read_gray
     from stressvision.monitor import is_video
 
-    model = load_edge_model(args.model, num_threads=args.threads, tta=args.tta)
+    model = load_face_models(args.models, num_threads=args.threads, tta=args.tta)
     detector = None if args.no_detect else FaceDetector()
     failures = 0
     videos = [item for item in args.inputs if is_video(item)]
@@ -245,10 +246,10 @@ def evaluate(args: argparse.Namespace) -> int:
     if _is_voice_model(args.model):
         return evaluate_voice(args)
 
-    from stressvision.edge import face_crop_from_file, labelled_faces, load_edge_model
+    from stressvision.edge import face_crop_from_file, labelled_faces, load_face_models
     from stressvision.scores import confusion_report
 
-    model = load_edge_model(args.model, num_threads=args.threads, tta=args.tta)
+    model = load_face_models(args.models, num_threads=args.threads, tta=args.tta)
     paths, labels, skipped_folders = labelled_faces(args.data, model)
     for name in skipped_folders:
         print(
@@ -309,7 +310,14 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.set_defaults(func=evaluate)
     for command in (p, e):
-        command.add_argument("--model", required=True, help=".tflite file or folder with model_config.json")
+        command.add_argument(
+            "--model",
+            dest="models",
+            action="append",
+            required=True,
+            help=".tflite file or folder with model_config.json; face models: repeat to average "
+            "several in the first one's classes (e.g. a stress model, then a 7-emotion model)",
+        )
         command.add_argument("--threads", type=int, default=None, help="LiteRT threads")
         command.add_argument(
             "--tta",
@@ -324,8 +332,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("predict needs inputs (files, folders, -) or --camera N")
     if args.command == "predict" and (args.every < 1 or args.window <= 0):
         parser.error("--every must be >= 1 and --window > 0")
+    args.model = args.models[0]
     try:
-        if args.tta is not None and _is_voice_model(args.model):
+        voice = [path for path in args.models if _is_voice_model(path)]
+        if voice and len(args.models) > 1:
+            raise StressVisionError(f"{voice[0]} is a voice model; it runs alone: give one --model")
+        if args.tta is not None and voice:
             raise StressVisionError("--tta augments face images; leave it out for a voice model")
         return args.func(args)
     except StressVisionError as exc:

@@ -58,6 +58,69 @@ def load_edge_model(
     return EdgeModel(classifier, list(config["classes"]), dict(config.get("source_to_class", {})), tta)
 
 
+@dataclass
+class EdgeEnsemble:
+    """Face models averaged in the first model's classes.
+
+    Models trained on different label schemes err differently, so averaging them gains more
+    than a second seed of one scheme (BENCHMARKS.md: a 7-emotion model beside a stress model).
+    Each member runs with its own TTA; its probabilities are summed into the lead model's
+    classes by name or through the lead's source_to_class (7 emotions -> stress classes).
+    """
+
+    members: list[EdgeModel]
+    projections: list[np.ndarray]  # per member: (member classes, lead classes) of 0/1
+
+    @property
+    def classes(self) -> list[str]:
+        return self.members[0].classes
+
+    @property
+    def tta(self) -> str:
+        return " + ".join(member.tta for member in self.members)
+
+    def predict(self, crops: np.ndarray) -> np.ndarray:
+        """The members' class probabilities of (N, 48, 48) crops in the lead's classes, averaged."""
+        total = 0.0
+        for member, projection in zip(self.members, self.projections):
+            projected = member.predict(crops) @ projection
+            total = total + projected / np.maximum(projected.sum(axis=1, keepdims=True), 1e-12)
+        return total / len(self.members)
+
+    def class_of_folder(self, name: str) -> str | None:
+        return self.members[0].class_of_folder(name)
+
+
+def class_projection(lead: EdgeModel, member: EdgeModel, member_name: str) -> np.ndarray:
+    """(member classes, lead classes) 0/1: where each of the member's classes goes in the lead's.
+
+    A member class the lead drops (source_to_class maps it to nothing) adds to no class.
+    """
+    projection = np.zeros((len(member.classes), len(lead.classes)), np.float32)
+    for row, name in enumerate(member.classes):
+        target = lead.class_of_folder(name)
+        if target is not None:
+            projection[row, lead.classes.index(target)] = 1.0
+    missing = [c for c, column in zip(lead.classes, projection.T) if not column.any()]
+    if missing:
+        raise DataError(
+            f"{member_name}: none of its classes ({', '.join(member.classes)}) maps to the first "
+            f"model's {', '.join(missing)}; put the model with the coarser classes first"
+        )
+    return projection
+
+
+def load_face_models(
+    paths: list[str | os.PathLike], num_threads: int | None = None, tta: str | None = None
+) -> EdgeModel | EdgeEnsemble:
+    """One face model, or an ensemble of several that answers in the first one's classes."""
+    members = [load_edge_model(path, num_threads=num_threads, tta=tta) for path in paths]
+    if len(members) == 1:
+        return members[0]
+    projections = [class_projection(members[0], m, str(p)) for m, p in zip(members, paths)]
+    return EdgeEnsemble(members, projections)
+
+
 class FaceDetector:
     """OpenCV's bundled frontal-face Haar cascade (ships inside opencv-python-headless)."""
 
@@ -107,7 +170,9 @@ def read_gray(path: Path) -> np.ndarray:
         raise DataError(f"{path}: not a readable image ({type(exc).__name__})") from None
 
 
-def labelled_faces(root: str | os.PathLike, model: EdgeModel) -> tuple[list[Path], np.ndarray, list[str]]:
+def labelled_faces(
+    root: str | os.PathLike, model: EdgeModel | EdgeEnsemble
+) -> tuple[list[Path], np.ndarray, list[str]]:
     """Images in `root/<class or source emotion>/`: paths, class ids, and skipped folder names."""
     root = Path(root)
     if not root.is_dir():

@@ -182,3 +182,54 @@ def test_bad_model_is_one_line(pipeline_project: Path, tmp_path: Path, kind: str
     result = stressvision("evaluate", "--model", str(model), "--data", str(tmp_path))
     errors = [line for line in result.stderr.splitlines() if line.startswith("error")]
     assert result.returncode == 2 and len(errors) == 1 and message in errors[0], result.stderr
+
+
+STRESS_MODEL = ROOT / "pretrained" / "face_fer2013_stress"
+EMOTIONS_MODEL = ROOT / "pretrained" / "face_fer2013_emotions"
+
+
+def test_an_ensemble_averages_its_members_in_the_first_model_s_classes(labelled_test_set: Path):
+    """The 7-emotion model's probabilities are summed into stress classes by the stress
+    model's own mapping, then averaged with the stress model's (each with its own TTA, each
+    normalised to sum to 1: INT8 softmax outputs miss by a few thousandths)."""
+    from stressvision.edge import face_crop_from_file, load_edge_model
+
+    result = stressvision(
+        "predict", "--no-detect", "--model", str(STRESS_MODEL), "--model", str(EMOTIONS_MODEL),
+        str(labelled_test_set / "happy"),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    stress, emotions = load_edge_model(STRESS_MODEL), load_edge_model(EMOTIONS_MODEL)
+    crops = [face_crop_from_file(Path(line["file"]))[None] for line in lines]  # one per call, as predict
+    by_emotion = np.concatenate([emotions.predict(crop) for crop in crops])
+    columns = {
+        name: [emotions.classes.index(e) for e, target in stress.source_to_class.items() if target == name]
+        for name in stress.classes
+    }
+    summed = np.stack([by_emotion[:, columns[c]].sum(1) for c in stress.classes], axis=1)
+    alone = np.concatenate([stress.predict(crop) for crop in crops])
+    expected = (alone / alone.sum(1, keepdims=True) + summed / summed.sum(1, keepdims=True)) / 2
+    got = np.array([[line["probabilities"][c] for c in stress.classes] for line in lines])
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+    assert np.abs(got - alone).max() > 0.01  # the second model counts
+    assert [line["label"] for line in lines] == [stress.classes[i] for i in expected.argmax(1)]
+
+
+@pytest.mark.parametrize("order", ["finer_first", "with_voice"])
+def test_an_ensemble_that_cannot_answer_in_one_set_of_classes_is_one_line(
+    labelled_test_set: Path, order: str
+):
+    models = {
+        "finer_first": [EMOTIONS_MODEL, STRESS_MODEL],
+        "with_voice": [STRESS_MODEL, ROOT / "pretrained" / "voice_emodb_emotions"],
+    }[order]
+    message = {
+        "finer_first": "none of its classes (neutral, stress, sad, happy) maps to the first model's "
+        "angry, disgust, fear, surprise; put the model with the coarser classes first",
+        "with_voice": "is a voice model; it runs alone: give one --model",
+    }[order]
+    args = [arg for model in models for arg in ("--model", str(model))]
+    result = stressvision("evaluate", *args, "--data", str(labelled_test_set))
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error")]
+    assert result.returncode == 2 and len(errors) == 1 and message in errors[0], result.stderr
