@@ -22,6 +22,11 @@ FACE_MODELS = sorted(p for p in PRETRAINED.glob("face_*") if p.is_dir())
 VOICE = PRETRAINED / "voice_emodb_emotions"
 
 
+def model_card(name: str) -> str:
+    """The section of pretrained/README.md about one model."""
+    return (PRETRAINED / "README.md").read_text().split(f"## {name}")[1].split("\n## ")[0]
+
+
 def stressvision(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "stressvision.cli", *args],
@@ -99,7 +104,7 @@ def test_a_face_model_card_figure_is_what_evaluate_measures(
 ):
     """Emotion folders are mapped by the model's own config; the card's INT8 figures are
     re-measured as the bundle runs (the TTA its model_config.json names) and with each mode."""
-    card = (PRETRAINED / "README.md").read_text().split(f"## {folder.name}")[1].split("\n## ")[0]
+    card = model_card(folder.name)
     accuracy = {}
     for mode in ("bundle", "none", "flip"):
         args = ["evaluate", "--model", str(folder), "--data", str(fer_private_test), "--json"]
@@ -112,3 +117,16 @@ def test_a_face_model_card_figure_is_what_evaluate_measures(
     assert f"as the bundle runs (`flip_zoom`): **{accuracy['bundle']:.3f}**" in card, accuracy
     assert f"`--tta flip`: {accuracy['flip']:.3f}" in card, accuracy
     assert f"one pass (`--tta none`): {accuracy['none']:.3f}" in card, accuracy
+
+
+@pytest.mark.skipif(not REAL_FER.is_file(), reason=f"{REAL_FER} not present")
+def test_the_stress_card_s_ensemble_figure_is_what_evaluate_measures(fer_private_test: Path, tmp_path: Path):
+    """The stress model with the 7-emotion model beside it (its output summed into stress classes)."""
+    stress, emotions = PRETRAINED / "face_fer2013_stress", PRETRAINED / "face_fer2013_emotions"
+    args = ["--model", str(stress), "--model", str(emotions), "--data", str(fer_private_test), "--json"]
+    result = stressvision("evaluate", *args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["n"] == 3589 and list(report["per_class"]) == ["neutral", "stress", "sad", "happy"]
+    figure = f"beside it: **{report['accuracy']:.3f}** (macro F1 {report['macro_f1']:.3f})"
+    assert figure in model_card("face_fer2013_stress"), report["accuracy"]
