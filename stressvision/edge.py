@@ -76,6 +76,10 @@ class EdgeEnsemble:
         return self.members[0].classes
 
     @property
+    def source_to_class(self) -> dict[str, str | None]:
+        return self.members[0].source_to_class
+
+    @property
     def tta(self) -> str:
         return " + ".join(member.tta for member in self.members)
 

@@ -11,7 +11,7 @@ import pytest
 
 from stressvision.errors import DataError
 from stressvision.monitor import StressMonitor, stress_classes
-from tests.test_edge import REAL_FER, stressvision
+from tests.test_edge import EMOTIONS_MODEL, REAL_FER, STRESS_MODEL, stressvision
 
 
 def test_stress_classes_follow_the_models_mapping():
@@ -49,7 +49,9 @@ def test_unreadable_videos_and_missing_cameras_are_one_line_each(pipeline_projec
 
 
 @pytest.mark.skipif(not REAL_FER.is_file(), reason="needs a real face from ../shared")
-def test_a_video_gets_a_smoothed_score_per_frame(pipeline_project: Path, tmp_path: Path):
+@pytest.mark.parametrize("models", ["pipeline", "ensemble"])
+def test_a_video_gets_a_smoothed_score_per_frame(pipeline_project: Path, tmp_path: Path, models: str):
+    """The pipeline's model, or the shipped stress model with the 7-emotion model beside it."""
     import cv2
     from PIL import Image
 
@@ -64,9 +66,12 @@ def test_a_video_gets_a_smoothed_score_per_frame(pipeline_project: Path, tmp_pat
             frame[140:340, 220:420] = face
         writer.write(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR))
     writer.release()
-    result = stressvision(
-        "predict", "--model", str(pipeline_project / "models/tflite"), str(path), "--window", "1"
-    )
+    folders = {
+        "pipeline": [pipeline_project / "models/tflite"],
+        "ensemble": [STRESS_MODEL, EMOTIONS_MODEL],
+    }[models]
+    args = [arg for folder in folders for arg in ("--model", str(folder))]
+    result = stressvision("predict", *args, str(path), "--window", "1")
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert 12 <= len(lines) <= 16 and all(
