@@ -62,8 +62,8 @@ def load_edge_model(
 class EdgeEnsemble:
     """Face models averaged in the first model's classes.
 
-    Models trained on different label schemes err differently, so averaging them gains more
-    than a second seed of one scheme (BENCHMARKS.md: a 7-emotion model beside a stress model).
+    Models trained on different label schemes err differently, so a 7-emotion model beside a
+    stress model gains more than a second stress model does (BENCHMARKS.md).
     Each member runs with its own TTA; its probabilities are summed into the lead model's
     classes by name or through the lead's source_to_class (7 emotions -> stress classes).
     """
@@ -84,7 +84,9 @@ class EdgeEnsemble:
         return " + ".join(member.tta for member in self.members)
 
     def predict(self, crops: np.ndarray) -> np.ndarray:
-        """The members' class probabilities of (N, 48, 48) crops in the lead's classes, averaged."""
+        """The members' class probabilities of (N, 48, 48) crops in the lead's classes, each
+        member's normalised to sum to 1 (INT8 outputs miss by a little; a dropped class by more),
+        averaged."""
         total = 0.0
         for member, projection in zip(self.members, self.projections):
             projected = member.predict(crops) @ projection
