@@ -1,7 +1,8 @@
 """Leave-speakers-out cross-validation of voice profiles on a speech corpus archive.
 
 Every speaker is the test speaker of exactly one fold; another speaker validates, the rest
-train; features are standardised with the train speakers' statistics only, or, with
+train (`--no-validation`: all the others train, for profiles that keep the last epoch);
+features are standardised with the train speakers' statistics only, or, with
 `voice_features.speaker_norm`, every speaker's by their own clips (no labels). Each fold's
 model is also exported to INT8 TFLite and scored with LiteRT, features.tflite included.
 
@@ -44,7 +45,15 @@ def profile_params(name: str) -> dict:
     return params
 
 
-def cross_validate(name: str, clips: np.ndarray, labels: np.ndarray, speakers: np.ndarray, classes, epochs):
+def cross_validate(
+    name: str,
+    clips: np.ndarray,
+    labels: np.ndarray,
+    speakers: np.ndarray,
+    classes,
+    epochs: int,
+    validation: bool = True,
+):
     import keras
 
     from stressvision.export import to_tflite
@@ -69,7 +78,7 @@ def cross_validate(name: str, clips: np.ndarray, labels: np.ndarray, speakers: n
     predicted_int8 = np.full(len(labels), -1)
     seconds, n_params = [], 0
     for k, test_speakers in enumerate(folds):
-        val_speakers = folds[(k + 1) % len(folds)]
+        val_speakers = folds[(k + 1) % len(folds)] if validation else []
         test, val = np.isin(speakers, test_speakers), np.isin(speakers, val_speakers)
         train = ~(test | val)
         statistics = standardization_statistics(features, raw[train]) if features.standardize else None
@@ -95,7 +104,7 @@ def cross_validate(name: str, clips: np.ndarray, labels: np.ndarray, speakers: n
         fold_acc = float((predicted[test] == labels[test]).mean())
         print(
             f"  {name} fold {k + 1}/{len(folds)}: test {', '.join(test_speakers)} "
-            f"accuracy {fold_acc:.3f} (val {', '.join(val_speakers)}), {seconds[-1]:.0f}s",
+            f"accuracy {fold_acc:.3f} (val {', '.join(val_speakers) or 'none'}), {seconds[-1]:.0f}s",
             flush=True,
         )
     report = confusion_report(labels, predicted, classes)
@@ -120,6 +129,11 @@ def main() -> None:
     parser.add_argument("--archive", required=True, help="corpus zip or folder (EmoDB, RAVDESS, TESS naming)")
     parser.add_argument("--profiles", nargs="+", default=["voice_functionals_mlp"])
     parser.add_argument("--epochs", type=int, default=0, help="override the profiles' epochs (quick runs)")
+    parser.add_argument(
+        "--no-validation",
+        action="store_true",
+        help="no validation speaker: every speaker but the test one trains (as voice_split.val: 0)",
+    )
     args = parser.parse_args()
 
     section = Section.load("voice_map_labels")
@@ -138,7 +152,8 @@ def main() -> None:
         flush=True,
     )
     results = [
-        cross_validate(p, clips, labels, speakers, label_map.classes, args.epochs) for p in args.profiles
+        cross_validate(p, clips, labels, speakers, label_map.classes, args.epochs, not args.no_validation)
+        for p in args.profiles
     ]
 
     print("\nleave-one-speaker-out, pooled over all folds")

@@ -25,7 +25,7 @@ def main() -> None:
     print(
         f"voice_train: {config.model} on {len(train_set['labels'])} clips "
         f"({feature_meta['features']['kind']} {tuple(feature_meta['shape'])}), {len(classes)} classes, "
-        f"{config.epochs} epochs; validation on {len(val_set['labels'])} clips of unseen speakers",
+        f"{config.epochs} epochs; validation on {len(val_set['labels'])} clips of other speakers",
         flush=True,
     )
     model_dir = Path(args.model_dir)
@@ -53,9 +53,12 @@ def main() -> None:
         kept_epoch=summary["kept_epoch"],
         kept_label=f"kept epoch, {config.keep}",
     )
+    validation = "no validation"
+    if "val_accuracy" in summary:
+        validation = f"val accuracy {summary['val_accuracy']:.4f}"
     print(
         f"voice_train: kept epoch {summary['kept_epoch']}/{summary['epochs_run']} ({config.keep}), "
-        f"train accuracy {summary['accuracy']:.4f}, val accuracy {summary['val_accuracy']:.4f}, "
+        f"train accuracy {summary['accuracy']:.4f}, {validation}, "
         f"{summary['params']} params, {summary['train_seconds']:.0f}s"
     )
 

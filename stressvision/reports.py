@@ -42,15 +42,16 @@ def plot_training_curves(
     kept_epoch: int | None = None,
     kept_label: str = "best epoch",
 ) -> None:
-    """Loss and accuracy per epoch, train against validation, the kept model's epoch marked
-    (1-based; by default the best on validation accuracy)."""
+    """Loss and accuracy per epoch, train against validation (where there is one), the kept
+    model's epoch marked (1-based; by default the best on validation accuracy)."""
     plt = _pyplot()
     epochs = np.arange(1, len(history["loss"]) + 1)
     best = kept_epoch or int(np.argmax(history["val_accuracy"])) + 1
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, metric in zip(axes, ("loss", "accuracy")):
         ax.plot(epochs, history[metric], marker="o", ms=3, label=f"train {metric}")
-        ax.plot(epochs, history[f"val_{metric}"], marker="o", ms=3, label=f"validation {metric}")
+        if f"val_{metric}" in history:
+            ax.plot(epochs, history[f"val_{metric}"], marker="o", ms=3, label=f"validation {metric}")
         ax.axvline(best, color="grey", linestyle="--", linewidth=1, label=f"{kept_label} ({best})")
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)

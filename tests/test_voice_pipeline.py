@@ -92,3 +92,22 @@ def test_the_lstm_baseline_profile_runs_through_export(pipeline_project: Path):
     assert history[0].startswith("epoch,") and "val_accuracy" in history[0] and len(history) == 16
     assert read(pipeline_project, "metrics/voice/quantize.json")["int8"]["size_mb"] > 0
     git(pipeline_project, "checkout", "params.yaml")
+
+
+def test_with_no_validation_speakers_every_other_speaker_trains(pipeline_project: Path):
+    """`voice_split.val: 0` trains on every non-test speaker and keeps the last epoch; choosing
+    the best epoch then has nothing to choose on and says so in one line."""
+    before = read(pipeline_project, "data/voice/split/meta.json")
+    set_params(pipeline_project, {"voice_split": {"val": 0.0}})
+    run(["dvc", "repro", "voice_evaluate"], pipeline_project)
+    split = read(pipeline_project, "data/voice/split/meta.json")
+    assert split["val"]["n"] == 0 and split["test"]["speakers"] == before["test"]["speakers"]
+    assert split["train"]["speakers"] == sorted(before["train"]["speakers"] + before["val"]["speakers"])
+    train = read(pipeline_project, "metrics/voice/train.json")
+    assert "val_accuracy" not in train and train["kept_epoch"] == train["epochs_run"]
+    assert read(pipeline_project, "metrics/voice/evaluate.json")["accuracy"] > 1 / 7
+    set_params(pipeline_project, {"voice_train": {"keep": "best"}})
+    failed = run(["dvc", "repro", "voice_evaluate"], pipeline_project, check=False)
+    assert failed.returncode != 0 and "Traceback" not in failed.stderr + failed.stdout
+    assert "voice_split.val: 0 leaves no validation speakers" in failed.stderr + failed.stdout
+    git(pipeline_project, "checkout", "params.yaml")

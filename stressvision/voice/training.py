@@ -155,12 +155,23 @@ def train_voice_model(
     work_dir: str | os.PathLike,
     extra_callbacks: list | None = None,
 ) -> tuple[keras.Model, dict[str, list[float]], dict[str, float]]:
-    """Fit; return the model of the last epoch or of the one best on validation accuracy."""
+    """Fit; return the model of the last epoch or of the one best on validation accuracy.
+
+    With no validation speakers (`voice_split.val: 0`: every non-test speaker trains) the
+    last epoch is kept; choosing an epoch or stopping early needs validation speakers.
+    """
+    validate = len(val_data[1]) > 0
+    if not validate and (config.keep == "best" or config.early_stopping_patience):
+        raise ParamsError(
+            "voice_split.val",
+            "0 leaves no validation speakers, which voice_train.keep: best and early stopping need; "
+            "set voice_split.val > 0 or name val_speakers, or keep: last with early_stopping_patience: 0",
+        )
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()
     checkpoint = Path(work_dir) / "best.keras"
     train_ds = make_voice_dataset(*train_data, num_classes, config.batch_size, True, config)
-    val_ds = make_voice_dataset(*val_data, num_classes, config.batch_size, False)
+    val_ds = make_voice_dataset(*val_data, num_classes, config.batch_size, False) if validate else None
     model = build_voice_model(config, train_data[0].shape[1:], num_classes)
     steps = config.epochs * int(np.ceil(len(train_data[1]) / config.batch_size))
     learning_rate: float | keras.optimizers.schedules.LearningRateSchedule = config.learning_rate
@@ -196,10 +207,10 @@ def train_voice_model(
         verbose=2,
     )
     seconds = time.perf_counter() - started
-    val_acc = history.history["val_accuracy"]
     if config.keep == "best":
-        best, kept_epoch = keras.models.load_model(checkpoint), int(np.argmax(val_acc))
+        kept_epoch = int(np.argmax(history.history["val_accuracy"]))
+        best = keras.models.load_model(checkpoint)
     else:
-        best, kept_epoch = model, len(val_acc) - 1
+        kept_epoch, best = len(history.history["loss"]) - 1, model
     summary = fit_summary(history.history, int(best.count_params()), kept_epoch, seconds, "kept_epoch")
     return best, history.history, summary
