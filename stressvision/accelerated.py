@@ -15,6 +15,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import keras
 import numpy as np
@@ -26,7 +27,7 @@ from stressvision.labels import FER2013_EMOTIONS, LabelMap, label_map_from_param
 from stressvision.models import build_vgg_fer
 from stressvision.params import Section
 from stressvision.splits import SplitConfig, split_indices
-from stressvision.tta import tta_views
+from stressvision.tta import view_predictions
 
 PACKED_SUFFIX = ".npz.xz"
 
@@ -356,9 +357,7 @@ def ensemble(members: list[keras.Model], merge: np.ndarray | None = None) -> ker
 def predict_tta(model: keras.Model, images: np.ndarray, batch_size: int = 512) -> tuple[np.ndarray, ...]:
     """Probabilities on the faces and averaged with their mirror images (flip TTA)."""
     x = images[..., None].astype(np.float32) if images.ndim == 3 else images.astype(np.float32)
-    plain, mirrored = (
-        np.asarray(model.predict(v, batch_size=batch_size, verbose=0)) for v in tta_views(x, "flip")
-    )
+    plain, mirrored = view_predictions(partial(model.predict, batch_size=batch_size, verbose=0), x, "flip")
     return plain, (plain + mirrored) / 2
 
 

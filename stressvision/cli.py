@@ -159,7 +159,7 @@ def monitor_video(args: argparse.Namespace, model, detector, source: str | int) 
 
 def predict(args: argparse.Namespace) -> int:
     """One JSON line per face found; a bad input prints one error line and the rest go on."""
-    if _is_voice_model(args.model):
+    if args.voice:
         return predict_voice(args)
     from stressvision.edge import FaceDetector, face_crop_from_file, load_face_models, read_gray
     from stressvision.monitor import is_video
@@ -243,7 +243,7 @@ def _print_report(report: dict, classes: list[str], as_json: bool) -> int:
 
 def evaluate(args: argparse.Namespace) -> int:
     """Score a folder-per-class set of face crops; folders may be classes or source emotions."""
-    if _is_voice_model(args.model):
+    if args.voice:
         return evaluate_voice(args)
 
     from stressvision.edge import face_crop_from_file, labelled_faces, load_face_models
@@ -337,6 +337,7 @@ def main(argv: list[str] | None = None) -> int:
         voice = [path for path in args.models if _is_voice_model(path)]
         if voice and len(args.models) > 1:
             raise StressVisionError(f"{voice[0]} is a voice model; it runs alone: give one --model")
+        args.voice = bool(voice)  # read once: predict and evaluate branch on it
         if args.tta is not None and voice:
             raise StressVisionError("--tta augments face images; leave it out for a voice model")
         return args.func(args)

@@ -14,6 +14,7 @@ import pytest
 
 from stressvision.voice.audio import encode_wav
 from tests.conftest import ROOT
+from tests.test_edge import EMOTIONS_MODEL, STRESS_MODEL
 
 PRETRAINED = ROOT / "pretrained"
 REAL_EMODB = ROOT.parent / "shared" / "datasets" / "emodb.zip"
@@ -122,9 +123,8 @@ def test_a_face_model_card_figure_is_what_evaluate_measures(
 @pytest.mark.skipif(not REAL_FER.is_file(), reason=f"{REAL_FER} not present")
 def test_the_stress_card_s_ensemble_figure_is_what_evaluate_measures(fer_private_test: Path, tmp_path: Path):
     """The stress model with the 7-emotion model beside it (its output summed into stress classes)."""
-    stress, emotions = PRETRAINED / "face_fer2013_stress", PRETRAINED / "face_fer2013_emotions"
-    args = ["--model", str(stress), "--model", str(emotions), "--data", str(fer_private_test), "--json"]
-    result = stressvision("evaluate", *args, cwd=tmp_path)
+    models = ["--model", str(STRESS_MODEL), "--model", str(EMOTIONS_MODEL)]
+    result = stressvision("evaluate", *models, "--data", str(fer_private_test), "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["n"] == 3589 and list(report["per_class"]) == ["neutral", "stress", "sad", "happy"]
