@@ -27,16 +27,20 @@ def main() -> None:
     split_meta = read_json(Path(args.split) / "meta.json")
     classes = split_meta["classes"]
     train = load_arrays(Path(args.split) / "train.npz")
-    images, labels, n_augmented = balance_train_set(
-        train["images"], train["labels"], method, target, seed, augmentation
+    # balanced over what the model learns: the units where map_labels.learn gives them
+    learned = "units" if "units" in train else "labels"
+    images, order, n_augmented = balance_train_set(
+        train["images"], train[learned], method, target, seed, augmentation
     )
-    after = class_counts(labels, classes)
-    save_arrays(Path(args.out) / "train.npz", images=images, labels=labels)
-    write_json(
-        Path(args.out) / "meta.json",
-        {"classes": classes, "method": method, "counts": after, "augmented_copies": n_augmented},
-    )
-    write_json(args.metrics, {"method": method, "counts": after, "augmented_copies": n_augmented})
+    arrays = {key: train[key][order] for key in ("labels", "units") if key in train}
+    after = class_counts(arrays["labels"], classes)
+    report = {"method": method, "counts": after, "augmented_copies": n_augmented}
+    if learned == "units":
+        units = list(read_json(Path(args.mapped) / "meta.json")["units"])
+        report["unit_counts"] = class_counts(arrays["units"], units)
+    save_arrays(Path(args.out) / "train.npz", images=images, **arrays)
+    write_json(Path(args.out) / "meta.json", {"classes": classes, **report})
+    write_json(args.metrics, report)
 
     stages = {
         "mapped": read_json(Path(args.mapped) / "meta.json")["mapped"],

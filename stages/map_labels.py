@@ -14,15 +14,23 @@ def main() -> None:
         map_to_classes,
         read_custom_folder,
         read_face_source,
+        unit_labels,
     )
     from stressvision.download import find_raw_file
     from stressvision.fileio import save_arrays, write_json
-    from stressvision.labels import FER2013_EMOTIONS, class_counts, label_map_from_params
+    from stressvision.labels import (
+        FER2013_EMOTIONS,
+        LEARN_MODES,
+        class_counts,
+        class_of_unit,
+        label_map_from_params,
+    )
     from stressvision.params import Section
 
     params = Section.load("map_labels")
     label_map = label_map_from_params(params, FER2013_EMOTIONS)
     empty_classes = params.choice("empty_classes", ("drop", "error"))
+    learn = params.choice("learn", LEARN_MODES)
     params.check_no_extra_keys()
 
     raw = find_raw_file(args.raw)
@@ -49,10 +57,15 @@ def main() -> None:
         "skipped": dict(sorted(faces.skipped.items())),
         "n": int(len(faces.labels)),
     }
+    arrays = {"images": faces.images, "labels": faces.labels, "official_split": faces.official_split}
+    learned = {}
+    if learn == "emotions":  # the model learns the units and sums them into the classes
+        arrays["units"], units = unit_labels(fer, custom, label_map)
+        learned = {"units": {unit: class_of_unit(label_map, unit) for unit in units}}
+        report["unit_counts"] = class_counts(arrays["units"], units)
+        print(f"map_labels: the model learns {len(units)} units ({', '.join(units)})")
     out = Path(args.out)
-    save_arrays(
-        out / "faces.npz", images=faces.images, labels=faces.labels, official_split=faces.official_split
-    )
+    save_arrays(out / "faces.npz", **arrays)
     write_json(
         out / "meta.json",
         {
@@ -60,6 +73,7 @@ def main() -> None:
             "dropped_empty_classes": empty,
             "mapping": label_map.mapping,
             "unknown_custom_folders": unknown_folders,
+            **learned,
             **report,
         },
     )

@@ -17,12 +17,14 @@ def main() -> None:
     mapped = Path(args.mapped)
     classes = read_json(mapped / "meta.json")["classes"]
     data = load_arrays(mapped / "faces.npz")
-    indices, how = split_indices(data["labels"], data["official_split"], config)
+    # stratified by what the model learns: the units where map_labels.learn gives them
+    indices, how = split_indices(data.get("units", data["labels"]), data["official_split"], config)
 
     out = Path(args.out)
     counts = {}
+    kept = [key for key in ("images", "labels", "units") if key in data]
     for name, idx in indices.items():
-        save_arrays(out / f"{name}.npz", images=data["images"][idx], labels=data["labels"][idx])
+        save_arrays(out / f"{name}.npz", **{key: data[key][idx] for key in kept})
         counts[name] = class_counts(data["labels"][idx], classes)
         print(f"split: {name:5s} {len(idx):6d} faces")
     write_json(out / "meta.json", {"classes": classes, "test_set": how, "counts": counts})

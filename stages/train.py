@@ -11,6 +11,7 @@ def main() -> None:
     from stressvision.fileio import load_arrays, read_json, write_json
     from stressvision.fitting import fit_and_save
     from stressvision.model_config import make_model_config, save_model_config
+    from stressvision.models import sum_into_classes
     from stressvision.params import Section
     from stressvision.reports import plot_training_curves, write_history_csv
     from stressvision.training import TrainConfig, train
@@ -18,33 +19,45 @@ def main() -> None:
     config = TrainConfig.from_section(Section.load("train"))
     meta = read_json(Path(args.mapped) / "meta.json")
     classes = meta["classes"]
+    # map_labels.learn: emotions gives finer units to learn, summed into the classes after
+    units = meta.get("units", {})
+    learned = "units" if units else "labels"
     train_set, val_set = load_arrays(args.train), load_arrays(args.val)
     print(
         f"train: {config.model} at {config.input_size}px on {len(train_set['labels'])} faces, "
-        f"{len(classes)} classes, up to {config.epochs} epochs",
+        f"{len(classes)} classes" + (f" learnt as {len(units)} units" if units else "")
+        + f", up to {config.epochs} epochs",
         flush=True,
     )
 
-    model_dir = Path(args.model_dir)
-    history, summary = fit_and_save(
-        lambda work_dir, callbacks: train(
+    def fit(work_dir, callbacks):
+        model, history, summary = train(
             config,
-            (train_set["images"], train_set["labels"]),
-            (val_set["images"], val_set["labels"]),
-            num_classes=len(classes),
+            (train_set["images"], train_set[learned]),
+            (val_set["images"], val_set[learned]),
+            num_classes=len(units or classes),
             work_dir=work_dir,
             extra_callbacks=callbacks,
-        ),
-        args.live_dir,
-        model_dir / "model.keras",
+        )
+        if units:
+            model = sum_into_classes(model, [classes.index(c) for c in units.values()], len(classes))
+            predicted = model.predict(val_set["images"], batch_size=256, verbose=0).argmax(1)
+            summary["val_class_accuracy"] = float((predicted == val_set["labels"]).mean())
+        return model, history, summary
+
+    model_dir = Path(args.model_dir)
+    history, summary = fit_and_save(fit, args.live_dir, model_dir / "model.keras")
+    save_model_config(
+        model_dir, make_model_config(config.model, classes, meta["mapping"], config.input_size, units)
     )
-    save_model_config(model_dir, make_model_config(config.model, classes, meta["mapping"], config.input_size))
     write_json(args.metrics, summary)
     write_history_csv(history, Path(args.plots) / "history.csv")
     plot_training_curves(history, f"{config.model}: training curves", Path(args.plots) / "curves.png")
     print(
         f"train: best epoch {summary['best_epoch']}/{summary['epochs_run']}, "
-        f"val accuracy {summary['val_accuracy']:.4f}, {summary['params']} params, "
+        f"val accuracy {summary['val_accuracy']:.4f}"
+        + (f" ({summary['val_class_accuracy']:.4f} in the classes)" if units else "")
+        + f", {summary['params']} params, "
         f"{summary['train_seconds']:.0f}s"
     )
 

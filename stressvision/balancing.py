@@ -49,9 +49,10 @@ def balance_train_set(
     augmentation: AugmentConfig,
     batch_size: int = 256,
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """Return the balanced (images, labels) and how many of them are augmented copies."""
+    """Return the balanced images, the train-set index of each (to carry any per-face array
+    along) and how many of them are augmented copies."""
     order, augment_mask = balance_indices(labels, method, target_per_class, seed)
-    out_images, out_labels = images[order].copy(), labels[order]
+    out_images = images[order].copy()
     todo = np.flatnonzero(augment_mask)
     if len(todo):
         augment = build_augmenter(augmentation, seed)
@@ -59,4 +60,4 @@ def balance_train_set(
             rows = todo[start : start + batch_size]
             batch = out_images[rows][..., None].astype(np.float32)
             out_images[rows] = np.round(np.asarray(augment(batch))[..., 0]).astype(np.uint8)
-    return out_images, out_labels, int(len(todo))
+    return out_images, order, int(len(todo))

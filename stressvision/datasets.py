@@ -19,7 +19,7 @@ from PIL import Image, ImageOps
 
 from stressvision.errors import DataError
 from stressvision.face_format import FACE_SIZE
-from stressvision.labels import FER2013_EMOTIONS, LabelMap, labels_of_nonempty_classes
+from stressvision.labels import FER2013_EMOTIONS, LabelMap, labels_of_nonempty_classes, learned_units
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 MAX_IMAGE_PIXELS = 64_000_000  # decompression-bomb guard: larger images are skipped
@@ -239,6 +239,18 @@ def map_to_classes(faces: FaceSet, label_map: LabelMap, source_classes: tuple[st
     target = label_map.source_to_target_index(source_classes)[faces.labels]
     keep = target >= 0
     return FaceSet(faces.images[keep], target[keep], faces.official_split[keep], faces.skipped)
+
+
+def unit_labels(fer: FaceSet, custom: FaceSet, label_map: LabelMap) -> tuple[np.ndarray, tuple[str, ...]]:
+    """The unit (labels.learned_units) of each face of `concat(map_to_classes(fer, label_map), custom)`,
+    numbered over the units that have faces, and those units."""
+    to_units = learned_units(label_map, FER2013_EMOTIONS)
+    custom_units = np.array([to_units.classes.index(c) for c in label_map.classes], np.int16)
+    labels = np.concatenate(
+        [map_to_classes(fer, to_units, FER2013_EMOTIONS).labels, custom_units[custom.labels]]
+    ).astype(np.int16)
+    labels, units, _ = labels_of_nonempty_classes(labels, to_units.classes, "drop", "images", "")
+    return labels, units
 
 
 def concat(*sets: FaceSet) -> FaceSet:

@@ -21,6 +21,11 @@ FER2013_EMOTIONS: tuple[str, ...] = (
 )
 
 
+# What a face model learns (`map_labels.learn`): the scheme's classes, or the finer units of
+# `learned_units` whose probabilities it sums into the scheme's classes.
+LEARN_MODES = ("classes", "emotions")
+
+
 @dataclass(frozen=True)
 class LabelMap:
     """Target classes and where each source emotion goes (None: left out)."""
@@ -77,6 +82,34 @@ def label_map_from_params(section: Section, source_classes: tuple[str, ...]) -> 
         raise ParamsError(scheme.key("mapping"), "expected `identity` or a mapping emotion: class")
     scheme.check_no_extra_keys()
     return LabelMap(classes=classes, mapping=mapping)
+
+
+def learned_units(
+    label_map: LabelMap, source_classes: tuple[str, ...], learn_key: str = "map_labels.learn"
+) -> LabelMap:
+    """What a model learns with `map_labels.learn: emotions`: source emotion -> unit.
+
+    The units are every emotion the scheme keeps, each on its own (in the source's order),
+    then every class that no emotion of its name feeds (photos of your own: fatigue, or a
+    `stress` folder). Finer labels teach more; the model sums its units' probabilities into
+    the scheme's classes (`class_of_unit`), so what it outputs is unchanged.
+    """
+    kept = [s for s in source_classes if label_map.mapping.get(s) is not None]
+    for name in label_map.classes:
+        target = label_map.mapping.get(name)
+        if target is not None and target != name:
+            raise ParamsError(
+                learn_key,
+                f"emotions needs one name per unit, but class {name!r} is also a source emotion "
+                f"mapped to {target!r}: rename the class, or learn the classes",
+            )
+    units = tuple(kept) + tuple(c for c in label_map.classes if c not in kept)
+    return LabelMap(classes=units, mapping={s: (s if s in kept else None) for s in source_classes})
+
+
+def class_of_unit(label_map: LabelMap, unit: str) -> str:
+    """The scheme class a unit of `learned_units` sums into."""
+    return label_map.mapping.get(unit) or unit
 
 
 def labels_of_nonempty_classes(

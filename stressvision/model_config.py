@@ -16,9 +16,15 @@ CONFIG_NAME = "model_config.json"
 
 
 def make_model_config(
-    model: str, classes: list[str], mapping: dict[str, str | None], input_size: int
+    model: str,
+    classes: list[str],
+    mapping: dict[str, str | None],
+    input_size: int,
+    learned_units: dict[str, str] | None = None,
 ) -> dict:
-    return {
+    """What a runtime needs to use the model; `learned_units` (unit -> class), where the model
+    learnt finer units and sums them into `classes` (map_labels.learn: emotions), is a record."""
+    config = {
         "model": model,
         "classes": list(classes),
         "source_to_class": mapping,
@@ -31,6 +37,9 @@ def make_model_config(
         },
         "model_input_size": input_size,
     }
+    if learned_units:
+        config["learned_units"] = learned_units
+    return config
 
 
 def with_tta(config: dict, tta: str) -> dict:

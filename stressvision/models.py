@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import keras
+import numpy as np
 from keras import layers
 
 from stressvision.errors import ParamsError
@@ -234,6 +235,18 @@ def float32_copy(build: Callable[[], keras.Model], trained: keras.Model) -> kera
         keras.mixed_precision.set_global_policy(policy)
     model.set_weights(trained.get_weights())
     return model
+
+
+def sum_into_classes(model: keras.Model, class_of_unit: list[int], num_classes: int) -> keras.Model:
+    """`model` with its units' probabilities summed into `num_classes` classes (unit i into
+    class_of_unit[i]): a fixed 0/1 matrix after the softmax, so the saved model, its TFLite
+    exports and every runtime see the scheme's classes (map_labels.learn: emotions)."""
+    kernel = np.zeros((len(class_of_unit), num_classes), np.float32)
+    kernel[np.arange(len(class_of_unit)), class_of_unit] = 1.0
+    head = layers.Dense(num_classes, use_bias=False, trainable=False, name="sum_into_classes")
+    outputs = head(model.output)
+    head.set_weights([kernel])
+    return keras.Model(model.inputs, outputs, name=model.name)
 
 
 MODEL_BUILDERS: dict[str, Callable[..., keras.Model]] = {

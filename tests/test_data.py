@@ -111,8 +111,8 @@ def test_augmented_copies_are_changed_images_of_the_same_class(warp):
     rng = np.random.default_rng(0)
     images = rng.integers(0, 255, size=(12, 48, 48), dtype=np.uint8)
     labels = np.r_[np.zeros(10), np.ones(2)].astype(np.int16)
-    out, out_labels, n = balance_train_set(images, labels, "augment", None, 0, AugmentConfig(warp=warp))
-    assert n == 8 and np.bincount(out_labels).tolist() == [10, 10]
+    out, order, n = balance_train_set(images, labels, "augment", None, 0, AugmentConfig(warp=warp))
+    assert n == 8 and np.bincount(labels[order]).tolist() == [10, 10]
     copies = out[12:]
     assert copies.dtype == np.uint8
     assert all(not np.array_equal(c, images[10]) and not np.array_equal(c, images[11]) for c in copies)
