@@ -20,29 +20,34 @@ class AugmentConfig:
     flip: bool = True
     brightness: tuple[float, float] = (0.9, 1.1)
     warp: str = "layers"  # layers: Keras' rotation, shift, zoom layers in turn | single: one warp
+    contrast: tuple[float, float] = (1.0, 1.0)  # each face's deviations from its mean times this
 
     @classmethod
     def from_section(cls, section: Section) -> AugmentConfig:
-        brightness = section.raw("brightness")
-        if (
-            not isinstance(brightness, list)
-            or len(brightness) != 2
-            or not all(isinstance(v, (int, float)) and v > 0 for v in brightness)
-            or brightness[0] > brightness[1]
-        ):
-            raise ParamsError(
-                section.key("brightness"), f"expected [low, high] factors like [0.9, 1.1], got {brightness!r}"
-            )
         config = cls(
             rotation_deg=section.float("rotation_deg", minimum=0, maximum=180),
             shift=section.float("shift", minimum=0, maximum=0.5),
             zoom=section.float("zoom", minimum=0, maximum=0.5),
             flip=section.bool("flip"),
-            brightness=(float(brightness[0]), float(brightness[1])),
+            brightness=factor_range(section, "brightness"),
             warp=section.choice("warp", WARPS),
+            contrast=factor_range(section, "contrast"),
         )
         section.check_no_extra_keys()
         return config
+
+
+def factor_range(section: Section, key: str) -> tuple[float, float]:
+    """A `[low, high]` range of positive factors (brightness, contrast)."""
+    value = section.raw(key)
+    if (
+        not isinstance(value, list)
+        or len(value) != 2
+        or not all(isinstance(v, (int, float)) and v > 0 for v in value)
+        or value[0] > value[1]
+    ):
+        raise ParamsError(section.key(key), f"expected [low, high] factors like [0.9, 1.1], got {value!r}")
+    return float(value[0]), float(value[1])
 
 
 def geometric_layers(config: AugmentConfig, seed: int, dtype: str | None = None) -> list:
@@ -139,6 +144,7 @@ def build_augmenter(config: AugmentConfig, seed: int) -> Callable:
     low, high = config.brightness
     rng = tf.random.Generator.from_seed(seed + 4)
     warp_rng = tf.random.Generator.from_seed(seed + 5)
+    contrast_rng = tf.random.Generator.from_seed(seed + 6)
 
     def augment(images):
         images = tf.cast(images, tf.float32)
@@ -153,6 +159,10 @@ def build_augmenter(config: AugmentConfig, seed: int) -> Callable:
         if (low, high) != (1.0, 1.0):
             factor = rng.uniform([tf.shape(images)[0], 1, 1, 1], low, high)
             images = images * factor
+        if config.contrast != (1.0, 1.0):
+            factor = contrast_rng.uniform([tf.shape(images)[0], 1, 1, 1], *config.contrast)
+            mean = tf.reduce_mean(images, axis=[1, 2, 3], keepdims=True)
+            images = (images - mean) * factor + mean
         return tf.clip_by_value(images, 0.0, 255.0)
 
     return augment

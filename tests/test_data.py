@@ -142,6 +142,22 @@ def test_single_warp_resamples_once_in_tf_data(tmp_path):
     assert sharpness(faces) > sharpness(single) > sharpness(layers)  # one resampling, not three
 
 
+def test_contrast_jitter_scales_each_face_about_its_mean():
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    faces = rng.uniform(64, 192, size=(64, 48, 48, 1)).astype(np.float32)  # no clipping at 0.8-1.25
+    config = AugmentConfig(0, 0, 0, False, (1.0, 1.0), "single", contrast=(0.8, 1.25))
+    out = np.asarray(build_augmenter(config, seed=0)(tf.constant(faces)))
+    np.testing.assert_allclose(out.mean(axis=(1, 2, 3)), faces.mean(axis=(1, 2, 3)), rtol=1e-4)
+    ratio = out.std(axis=(1, 2, 3)) / faces.std(axis=(1, 2, 3))
+    assert ratio.min() >= 0.8 - 1e-4 and ratio.max() <= 1.25 + 1e-4 and ratio.std() > 0.05
+    def centred(x):
+        return x - x.mean(axis=(1, 2, 3), keepdims=True)
+
+    np.testing.assert_allclose(centred(out) / ratio[:, None, None, None], centred(faces), atol=1e-3)
+
+
 def test_official_validation_and_own_photos():
     labels = np.r_[np.zeros(40), np.ones(40), np.full(10, 2)].astype(int)
     official = np.r_[np.full(30, OFFICIAL_TRAIN), np.full(5, OFFICIAL_VAL), np.full(5, OFFICIAL_TEST)]

@@ -101,6 +101,18 @@ def test_bad_split_params_name_the_key(updates, message):
             "map_labels.schemes.stress.mapping.sad",
         ),
         (
+            {"map_labels": {"learn": "units"}},
+            "map_labels",
+            ["--raw", "r", "--custom", "c", "--out", "o", "--metrics", "x"],
+            "map_labels.learn",
+        ),
+        (
+            {"balance": {"augmentation": {"contrast": [1.2, 0.8]}}},
+            "balance",
+            ["--mapped", "m", "--split", "s", "--out", "o", "--metrics", "x", "--plots", "p"],
+            "balance.augmentation.contrast",
+        ),
+        (
             {"download": {"source": "fer2013"}},
             "download",
             ["--out", "raw", "--partial", "p"],
