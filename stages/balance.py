@@ -11,7 +11,7 @@ def main() -> None:
     from stressvision.augment import AugmentConfig
     from stressvision.balancing import BALANCE_METHODS, balance_train_set
     from stressvision.fileio import load_arrays, read_json, save_arrays, write_json, write_text
-    from stressvision.labels import class_counts
+    from stressvision.labels import class_counts, learned_labels
     from stressvision.params import Section
     from stressvision.reports import class_count_table, plot_class_counts
 
@@ -26,24 +26,22 @@ def main() -> None:
 
     split_meta = read_json(Path(args.split) / "meta.json")
     classes = split_meta["classes"]
+    mapped_meta = read_json(Path(args.mapped) / "meta.json")
     train = load_arrays(Path(args.split) / "train.npz")
-    # balanced over what the model learns: the units where map_labels.learn gives them
-    learned = "units" if "units" in train else "labels"
     images, order, n_augmented = balance_train_set(
-        train["images"], train[learned], method, target, seed, augmentation
+        train["images"], learned_labels(train), method, target, seed, augmentation
     )
     arrays = {key: train[key][order] for key in ("labels", "units") if key in train}
     after = class_counts(arrays["labels"], classes)
     report = {"method": method, "counts": after, "augmented_copies": n_augmented}
-    if learned == "units":
-        units = list(read_json(Path(args.mapped) / "meta.json")["units"])
-        report["unit_counts"] = class_counts(arrays["units"], units)
+    if "units" in arrays:
+        report["unit_counts"] = class_counts(arrays["units"], list(mapped_meta["units"]))
     save_arrays(Path(args.out) / "train.npz", images=images, **arrays)
     write_json(Path(args.out) / "meta.json", {"classes": classes, **report})
     write_json(args.metrics, report)
 
     stages = {
-        "mapped": read_json(Path(args.mapped) / "meta.json")["mapped"],
+        "mapped": mapped_meta["mapped"],
         **split_meta["counts"],
         "balanced train": after,
     }

@@ -9,7 +9,7 @@ def main() -> None:
     args = stage_args(__doc__, "mapped", "out", "metrics")
 
     from stressvision.fileio import load_arrays, read_json, save_arrays, write_json
-    from stressvision.labels import class_counts
+    from stressvision.labels import class_counts, learned_labels
     from stressvision.params import Section
     from stressvision.splits import SplitConfig, split_indices
 
@@ -17,8 +17,7 @@ def main() -> None:
     mapped = Path(args.mapped)
     classes = read_json(mapped / "meta.json")["classes"]
     data = load_arrays(mapped / "faces.npz")
-    # stratified by what the model learns: the units where map_labels.learn gives them
-    indices, how = split_indices(data.get("units", data["labels"]), data["official_split"], config)
+    indices, how = split_indices(learned_labels(data), data["official_split"], config)
 
     out = Path(args.out)
     counts = {}

@@ -10,6 +10,7 @@ def main() -> None:
 
     from stressvision.fileio import load_arrays, read_json, write_json
     from stressvision.fitting import fit_and_save
+    from stressvision.labels import learned_labels
     from stressvision.model_config import make_model_config, save_model_config
     from stressvision.models import sum_into_classes
     from stressvision.params import Section
@@ -21,7 +22,6 @@ def main() -> None:
     classes = meta["classes"]
     # map_labels.learn: emotions gives finer units to learn, summed into the classes after
     units = meta.get("units", {})
-    learned = "units" if units else "labels"
     train_set, val_set = load_arrays(args.train), load_arrays(args.val)
     print(
         f"train: {config.model} at {config.input_size}px on {len(train_set['labels'])} faces, "
@@ -33,8 +33,8 @@ def main() -> None:
     def fit(work_dir, callbacks):
         model, history, summary = train(
             config,
-            (train_set["images"], train_set[learned]),
-            (val_set["images"], val_set[learned]),
+            (train_set["images"], learned_labels(train_set)),
+            (val_set["images"], learned_labels(val_set)),
             num_classes=len(units or classes),
             work_dir=work_dir,
             extra_callbacks=callbacks,

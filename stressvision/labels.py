@@ -107,6 +107,12 @@ def learned_units(
     return LabelMap(classes=units, mapping={s: (s if s in kept else None) for s in source_classes})
 
 
+def learned_labels(arrays: dict[str, np.ndarray]) -> np.ndarray:
+    """The labels a face model learns from: its units where map_labels.learn gave them (the
+    `units` array), else its classes. Split, balance and train all go by them."""
+    return arrays["units"] if "units" in arrays else arrays["labels"]
+
+
 def class_of_unit(label_map: LabelMap, unit: str) -> str:
     """The scheme class a unit of `learned_units` sums into."""
     return label_map.mapping.get(unit) or unit

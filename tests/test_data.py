@@ -152,6 +152,7 @@ def test_contrast_jitter_scales_each_face_about_its_mean():
     np.testing.assert_allclose(out.mean(axis=(1, 2, 3)), faces.mean(axis=(1, 2, 3)), rtol=1e-4)
     ratio = out.std(axis=(1, 2, 3)) / faces.std(axis=(1, 2, 3))
     assert ratio.min() >= 0.8 - 1e-4 and ratio.max() <= 1.25 + 1e-4 and ratio.std() > 0.05
+
     def centred(x):
         return x - x.mean(axis=(1, 2, 3), keepdims=True)
 
