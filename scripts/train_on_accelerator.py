@@ -10,10 +10,13 @@ epoch count (timed on the device first, cosine schedule over exactly those epoch
 1. `--teachers` record VGG networks (`vgg_fer`, default full width) on the 7 emotions; a
    teacher no better on validation than the most common class is reported and dropped;
 2. one student per scheme (`vgg_fer` at the `real_default` size by default), distilled from
-   the teachers' average (summed into the stress classes for the stress student).
-Writes, as each is ready: teacher_N.npz (float16 weights), student_<scheme>.keras and
-results.json (params, epochs, time, PrivateTest accuracy plain and with flip TTA). Then, on a CPU
-with TensorFlow: `python scripts/package_model.py` quantizes a student for pretrained/.
+   the teachers' average (summed into the stress classes for the stress student);
+   `--schemes` with no scheme trains none.
+Writes, as each is ready: teacher_N.npz (float16 weights), student_<scheme>.keras,
+soft_labels.npz with `--soft-labels` (each teacher's 7-emotion probabilities on every face of the
+archive, in its order, plain and mirrored: what a CPU needs to distil without running the
+teachers) and results.json (params, epochs, time, PrivateTest accuracy plain and with flip
+TTA). Then, on a CPU with TensorFlow: `python scripts/package_model.py` quantizes a student for pretrained/.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from stressvision.accelerated import (
     scheme_splits,
     seconds_per_epoch,
     teacher_network,
+    teacher_soft_labels,
 )
 from stressvision.augment import WARPS, AugmentConfig
 from stressvision.labels import FER2013_EMOTIONS
@@ -172,7 +176,12 @@ def main() -> None:
     p.add_argument(
         "--precision", default="mixed_bfloat16", choices=("float32", "mixed_bfloat16", "mixed_float16")
     )
-    p.add_argument("--schemes", nargs="+", default=list(SCHEMES), choices=SCHEMES)
+    p.add_argument("--schemes", nargs="*", default=list(SCHEMES), choices=SCHEMES)
+    p.add_argument(
+        "--soft-labels",
+        action="store_true",
+        help="write soft_labels.npz: the kept teachers' probabilities on every face of the archive",
+    )
     p.add_argument(
         "--time-steps",
         type=int,
@@ -244,6 +253,10 @@ def main() -> None:
         )
     if len(teachers) > 1:
         record("teacher_ensemble", scores(ensemble(teachers), emotion_splits["test"]))
+    if args.soft_labels:
+        plain, mirrored = teacher_soft_labels(teachers, faces.images)
+        np.savez(out / "soft_labels.npz", plain=plain, mirrored=mirrored, classes=np.array(emotion_classes))
+        print(f"device: soft labels of {plain.shape[0]} teacher(s) on {plain.shape[1]} faces", flush=True)
 
     for scheme in args.schemes:
         label_map, classes, splits = data[scheme]

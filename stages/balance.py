@@ -14,6 +14,7 @@ def main() -> None:
     from stressvision.labels import class_counts, learned_labels
     from stressvision.params import Section
     from stressvision.reports import class_count_table, plot_class_counts
+    from stressvision.soft_labels import face_keys
 
     params = Section.load("balance")
     method = params.choice("method", BALANCE_METHODS)
@@ -32,6 +33,7 @@ def main() -> None:
         train["images"], learned_labels(train), method, target, seed, augmentation
     )
     arrays = {key: train[key][order] for key in ("labels", "units") if key in train}
+    arrays["keys"] = face_keys(train["images"])[order]  # each row's original face: its soft label
     after = class_counts(arrays["labels"], classes)
     report = {"method": method, "counts": after, "augmented_copies": n_augmented}
     if "units" in arrays:

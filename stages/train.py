@@ -15,6 +15,7 @@ def main() -> None:
     from stressvision.models import sum_into_classes
     from stressvision.params import Section
     from stressvision.reports import plot_training_curves, write_history_csv
+    from stressvision.soft_labels import SoftLabels, learned_targets
     from stressvision.training import TrainConfig, train
 
     config = TrainConfig.from_section(Section.load("train"))
@@ -25,10 +26,25 @@ def main() -> None:
     train_set, val_set = load_arrays(args.train), load_arrays(args.val)
     print(
         f"train: {config.model} at {config.input_size}px on {len(train_set['labels'])} faces, "
-        f"{len(classes)} classes" + (f" learnt as {len(units)} units" if units else "")
+        f"{len(classes)} classes"
+        + (f" learnt as {len(units)} units" if units else "")
         + f", up to {config.epochs} epochs",
         flush=True,
     )
+
+    soft_targets = None
+    if config.distill.soft_labels:
+        soft_targets, held = learned_targets(
+            SoftLabels.load(config.distill.soft_labels),
+            train_set["keys"],
+            learned_labels(train_set),
+            list(units or classes),
+            meta["mapping"],
+        )
+        print(
+            f"train: soft labels for {held} of {len(soft_targets)} faces, hard labels for the rest",
+            flush=True,
+        )
 
     def fit(work_dir, callbacks):
         model, history, summary = train(
@@ -38,6 +54,7 @@ def main() -> None:
             num_classes=len(units or classes),
             work_dir=work_dir,
             extra_callbacks=callbacks,
+            soft_targets=soft_targets,
         )
         if units:
             model = sum_into_classes(model, [classes.index(c) for c in units.values()], len(classes))

@@ -22,7 +22,7 @@ import numpy as np
 
 from stressvision.augment import AugmentConfig, affine_warp, geometric_layers, warp_draws
 from stressvision.datasets import FaceSet, drop_empty_classes, map_to_classes, read_face_source
-from stressvision.distillation import distillation_loss
+from stressvision.distillation import distillation_loss, weigh_hard_loss
 from stressvision.labels import FER2013_EMOTIONS, LabelMap, label_map_from_params
 from stressvision.models import build_vgg_fer
 from stressvision.params import Section
@@ -185,8 +185,7 @@ class DeviceTrainer(keras.Model):
         total = super().compute_loss(x, y, y_pred, sample_weight, training=training)
         if self.teacher is None or not training:
             return total
-        added = sum((keras.ops.cast(keras.ops.sum(loss), "float32") for loss in self.losses), 0.0)
-        return self.alpha * (total - added) + added  # the soft term came weighted from call()
+        return weigh_hard_loss(total, self.losses, self.alpha)
 
 
 class KeepBestWeights(keras.callbacks.Callback):
@@ -359,6 +358,15 @@ def predict_tta(model: keras.Model, images: np.ndarray, batch_size: int = 512) -
     x = images[..., None].astype(np.float32) if images.ndim == 3 else images.astype(np.float32)
     plain, mirrored = view_predictions(partial(model.predict, batch_size=batch_size, verbose=0), x, "flip")
     return plain, (plain + mirrored) / 2
+
+
+def teacher_soft_labels(teachers: list[keras.Model], images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each teacher's probabilities on `images`, plain and mirrored, float16 (teacher, face, class):
+    kept with the faces, they let a slower machine distil without running the teachers."""
+    x = images[..., None].astype(np.float32) if images.ndim == 3 else images.astype(np.float32)
+    views = [view_predictions(partial(t.predict, batch_size=512, verbose=0), x, "flip") for t in teachers]
+    plain, mirrored = (np.stack([v[i] for v in views]).astype(np.float16) for i in (0, 1))
+    return plain, mirrored
 
 
 def teacher_network(num_classes: int, width: float, fc_units: int, dropout: float) -> keras.Model:

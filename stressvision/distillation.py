@@ -48,3 +48,37 @@ class Distiller(keras.Model):
         soft = distillation_loss(self.teacher(x, training=False), y_pred, self.temperature)
         hard = total - penalties  # the label loss alone; L2 penalties are not weighted by alpha
         return self.alpha * hard + (1.0 - self.alpha) * soft + penalties
+
+
+class SoftTargetDistiller(keras.Model):
+    """Trains `student` as Distiller does, with the teacher's probabilities given beside each
+    image (inputs (images, teacher probabilities)) instead of a teacher run on it.
+
+    The soft term is added while training only; evaluation and metrics see the student alone,
+    L2 penalties stay unweighted by alpha.
+    """
+
+    def __init__(self, student: keras.Model, alpha: float, temperature: float):
+        super().__init__(name="soft_target_distiller")
+        self.student = student
+        self.alpha = alpha
+        self.temperature = temperature
+
+    def call(self, inputs, training=False):
+        images, teacher_probabilities = inputs
+        predictions = self.student(images, training=training)
+        if training:
+            soft = distillation_loss(teacher_probabilities, predictions, self.temperature)
+            self.add_loss((1.0 - self.alpha) * soft)
+        return predictions
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        total = super().compute_loss(x, y, y_pred, sample_weight, training=training)
+        return weigh_hard_loss(total, self.losses, self.alpha) if training else total
+
+
+def weigh_hard_loss(total, added_losses: list, alpha: float):
+    """`total` (hard-label loss + every added loss) with only the hard-label part times alpha:
+    the soft term comes weighted from call(), L2 penalties stay as they are."""
+    added = sum((keras.ops.cast(keras.ops.sum(loss), "float32") for loss in added_losses), 0.0)
+    return alpha * (total - added) + added

@@ -14,7 +14,7 @@ import tensorflow as tf
 from keras.optimizers.schedules import CosineDecay
 
 from stressvision.augment import AugmentConfig, build_augmenter
-from stressvision.distillation import Distiller
+from stressvision.distillation import Distiller, SoftTargetDistiller
 from stressvision.errors import ParamsError
 from stressvision.fitting import balanced_class_weights, fit_summary
 from stressvision.models import MODEL_BUILDERS, float32_copy
@@ -27,11 +27,17 @@ PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 @dataclass(frozen=True)
 class DistillConfig:
-    """Knowledge distillation from a trained teacher model; off while `teacher` is empty."""
+    """Knowledge distillation from a trained teacher model, or from its probabilities stored per
+    face (`soft_labels`, see stressvision.soft_labels); off while both are empty."""
 
     teacher: str = ""
+    soft_labels: str = ""
     alpha: float = 0.5
     temperature: float = 4.0
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.teacher or self.soft_labels)
 
     @classmethod
     def from_section(cls, section: Section) -> DistillConfig:
@@ -40,8 +46,19 @@ class DistillConfig:
             raise ParamsError(section.key("teacher"), f'expected "" or a .keras model path, got {teacher!r}')
         if teacher and (not teacher.endswith(".keras") or not Path(teacher).is_file()):
             raise ParamsError(section.key("teacher"), f"{teacher!r} is not a .keras model file")
+        soft_labels = section.raw("soft_labels", "")
+        if not isinstance(soft_labels, str) or (soft_labels and not soft_labels.endswith(".npz")):
+            raise ParamsError(
+                section.key("soft_labels"),
+                f'expected "" or a .npz file of scripts/soft_labels.py, got {soft_labels!r}',
+            )
+        if soft_labels and not Path(soft_labels).is_file():
+            raise ParamsError(section.key("soft_labels"), f"{soft_labels!r} does not exist")
+        if soft_labels and teacher:
+            raise ParamsError(section.key("soft_labels"), "set teacher or soft_labels, not both")
         config = cls(
             teacher=teacher,
+            soft_labels=soft_labels,
             alpha=section.float("alpha", minimum=0.0, maximum=1.0),
             temperature=section.float("temperature", minimum=1.0, maximum=20.0),
         )
@@ -186,8 +203,10 @@ def make_dataset(
     augment=None,
     seed: int = 0,
     cache: bool = False,
+    soft_targets: np.ndarray | None = None,
 ) -> tf.data.Dataset:
-    """Batches of (float32 pixels (B, 48, 48, 1), one-hot labels), prefetched.
+    """Batches of (float32 pixels (B, 48, 48, 1), one-hot labels), prefetched; with
+    `soft_targets` (N, classes) the inputs are (pixels, the batch's soft targets).
 
     The uint8 arrays stay in memory (FER-2013 is 80 MB); shuffling, batching and the
     augmentation map run in parallel with training so the model never waits on input.
@@ -195,19 +214,24 @@ def make_dataset(
     every epoch still sees a new order and new augmentations).
     """
     x = images[..., None] if images.ndim == 3 else images
-    ds = tf.data.Dataset.from_tensor_slices((x, labels.astype(np.int32)))
+    inputs = x if soft_targets is None else (x, soft_targets.astype(np.float32))
+    ds = tf.data.Dataset.from_tensor_slices((inputs, labels.astype(np.int32)))
     if cache:
         ds = ds.cache()
     if shuffle:
         ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size)
 
-    def to_float(batch_x, batch_y):
-        return tf.cast(batch_x, tf.float32), tf.one_hot(batch_y, num_classes)
+    def on_pixels(fn):  # with soft targets the inputs are (pixels, targets): map the pixels only
+        return fn if soft_targets is None else lambda inputs: (fn(inputs[0]), inputs[1])
 
-    ds = ds.map(to_float, num_parallel_calls=tf.data.AUTOTUNE)
+    to_float = on_pixels(lambda bx: tf.cast(bx, tf.float32))
+    ds = ds.map(
+        lambda bx, by: (to_float(bx), tf.one_hot(by, num_classes)), num_parallel_calls=tf.data.AUTOTUNE
+    )
     if augment is not None:
-        ds = ds.map(lambda bx, by: (augment(bx), by), num_parallel_calls=tf.data.AUTOTUNE)
+        augment_pixels = on_pixels(augment)
+        ds = ds.map(lambda bx, by: (augment_pixels(bx), by), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
@@ -246,12 +270,17 @@ def train(
     work_dir: str | os.PathLike,
     extra_callbacks: list | None = None,
     tensorboard_dir: str | os.PathLike = "logs/tensorboard",
+    soft_targets: np.ndarray | None = None,
 ) -> tuple[keras.Model, dict[str, list[float]], dict[str, float]]:
     """Fit with early stopping, LR decay and a best-on-val checkpoint; return the best model.
 
-    The returned model is always float32 (rebuilt after mixed-precision training) and is the
-    student alone when distilling.
+    `soft_targets` (one row per training face, see soft_labels.learned_targets) are what the
+    model is distilled from when `config.distill.soft_labels` is set. The returned model is
+    always float32 (rebuilt after mixed-precision training) and is the student alone when
+    distilling.
     """
+    if config.distill.soft_labels and soft_targets is None:
+        raise ValueError("train.distill.soft_labels is set: pass the faces' soft_targets")
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()  # same params, same model: runs compare
     work_dir = Path(work_dir)
@@ -259,10 +288,15 @@ def train(
     checkpoint = work_dir / "best.keras"
 
     augment = build_augmenter(config.augmentation, config.seed) if config.augment else None
+    soft, val_soft = None, None
+    if config.distill.soft_labels:  # validation scores the student alone: its targets are the labels
+        soft, val_soft = soft_targets, np.eye(num_classes, dtype=np.float32)[val_data[1]]
     train_ds = make_dataset(
-        *train_data, num_classes, config.batch_size, True, augment, config.seed, cache=config.cache
+        *train_data, num_classes, config.batch_size, True, augment, config.seed, config.cache, soft
     )
-    val_ds = make_dataset(*val_data, num_classes, config.batch_size, False, cache=config.cache)
+    val_ds = make_dataset(
+        *val_data, num_classes, config.batch_size, False, cache=config.cache, soft_targets=val_soft
+    )
     steps_per_epoch = -(-len(train_data[1]) // config.batch_size)
 
     strategy = distribution_strategy(config.distribute)
@@ -275,6 +309,8 @@ def train(
             if config.distill.teacher:
                 teacher = load_teacher(config.distill, num_classes)
                 model = Distiller(student, teacher, config.distill.alpha, config.distill.temperature)
+            elif config.distill.soft_labels:
+                model = SoftTargetDistiller(student, config.distill.alpha, config.distill.temperature)
             compile_model(model, config, steps_per_epoch)
     finally:
         keras.mixed_precision.set_global_policy(policy)
@@ -282,9 +318,10 @@ def train(
         print(
             f"train: {config.distribute} strategy over {strategy.num_replicas_in_sync} replicas", flush=True
         )
-    if config.distill.teacher:
+    if config.distill.enabled:
         print(
-            f"train: distilling {config.distill.teacher} (alpha {config.distill.alpha}, "
+            f"train: distilling {config.distill.teacher or config.distill.soft_labels} "
+            f"(alpha {config.distill.alpha}, "
             f"T {config.distill.temperature})",
             flush=True,
         )

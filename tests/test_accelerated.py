@@ -195,7 +195,7 @@ def test_train_on_accelerator_then_package_for_the_edge(sample_zip, tmp_path):
          "--teacher-width", "0.0625", "--teacher-fc-units", "32",
          "--teacher-budget-s", "1000", "--max-epochs", "8", "--student-width", "0.0625",
          "--student-fc-units", "32", "--student-budget-s", "0", "--batch-size", "32",
-         "--precision", "float32"],
+         "--precision", "float32", "--soft-labels"],
         ROOT,
     )  # fmt: skip
     results = json.loads((out / "results.json").read_text())
@@ -207,7 +207,14 @@ def test_train_on_accelerator_then_package_for_the_edge(sample_zip, tmp_path):
     assert "teacher_ensemble" not in results  # one teacher left: the student learns from it alone
     assert results["student_stress"]["epochs"] == 3  # a zero budget: warm-up + 1, the floor
     assert results["student_stress"]["classes"] == ["neutral", "stress", "sad", "happy"]
-    assert {"teacher_1.npz", "student_stress.keras", "results.json"} == {p.name for p in out.iterdir()}
+    names = {"teacher_1.npz", "student_stress.keras", "results.json", "soft_labels.npz"}
+    assert names == {p.name for p in out.iterdir()}
+    faces = read_face_source(sample_zip, progress=False)
+    with np.load(out / "soft_labels.npz") as soft:  # the kept teacher only, on every face in order
+        assert soft["plain"].shape == soft["mirrored"].shape == (1, len(faces.labels), 7)
+        assert list(soft["classes"]) == list(FER2013_EMOTIONS)
+        np.testing.assert_allclose(soft["plain"].astype(np.float32).sum(-1), 1.0, atol=1e-2)
+        assert not np.array_equal(soft["plain"], soft["mirrored"])  # the mirror is another view
 
     timed = run(
         [sys.executable, "scripts/train_on_accelerator.py", "--archive", str(sample_zip), "--time-steps", "8",
@@ -232,7 +239,6 @@ def test_train_on_accelerator_then_package_for_the_edge(sample_zip, tmp_path):
     test_dir = tmp_path / "test_faces"
     for name in config["classes"]:
         (test_dir / name).mkdir(parents=True)
-    faces = read_face_source(sample_zip, progress=False)
     for i in np.flatnonzero(faces.official_split == OFFICIAL_TEST):
         target = config["source_to_class"][FER2013_EMOTIONS[faces.labels[i]]]
         Image.fromarray(faces.images[i]).save(test_dir / target / f"{i}.png")

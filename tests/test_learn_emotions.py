@@ -21,7 +21,15 @@ def test_units_are_the_kept_emotions_then_the_classes_no_emotion_feeds():
     units = learned_units(STRESS_MAP, FER2013_EMOTIONS)
     assert units.classes == (*FER2013_EMOTIONS, "stress", "fatigue")
     assert [class_of_unit(STRESS_MAP, u) for u in units.classes] == [
-        "stress", "stress", "stress", "happy", "sad", "neutral", "neutral", "stress", "fatigue"
+        "stress",
+        "stress",
+        "stress",
+        "happy",
+        "sad",
+        "neutral",
+        "neutral",
+        "stress",
+        "fatigue",
     ]
     # an emotion mapped to null is no unit
     dropped = LabelMap(STRESS_MAP.classes, {**STRESS_MAP.mapping, "surprise": None})
@@ -37,9 +45,7 @@ def test_a_class_named_like_an_emotion_mapped_elsewhere_is_a_params_error():
 
 
 def test_own_photos_join_the_emotion_of_their_name_or_become_their_own_unit():
-    fer = FaceSet(
-        np.zeros((7, 48, 48), np.uint8), np.arange(7, dtype=np.int16), np.zeros(7, np.int8)
-    )
+    fer = FaceSet(np.zeros((7, 48, 48), np.uint8), np.arange(7, dtype=np.int16), np.zeros(7, np.int8))
     own = [STRESS_MAP.classes.index(c) for c in ("sad", "fatigue", "fatigue", "stress")]
     custom = FaceSet(np.zeros((4, 48, 48), np.uint8), np.array(own, np.int16), np.full(4, -1, np.int8))
     labels, units = unit_labels(fer, custom, STRESS_MAP)

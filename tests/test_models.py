@@ -137,6 +137,8 @@ def test_vgg_fer_fc_units_sets_its_dense_layers_apart_from_the_width():
         ({"distill": {"teacher": None}}, 'train.distill.teacher: expected "" or a .keras model path'),
         ({"distill": {"alpha": 2}}, "train.distill.alpha: must be <= 1.0"),
         ({"distill": {"temp": 2}}, "train.distill.temp: unknown key"),
+        ({"distill": {"soft_labels": "t.keras"}}, 'train.distill.soft_labels: expected "" or a .npz file'),
+        ({"distill": {"soft_labels": "no/s.npz"}}, "train.distill.soft_labels: 'no/s.npz' does not exist"),
         ({"augmentation": {"warp": "blur"}}, "train.augmentation.warp: unknown value 'blur'"),
     ],
 )
