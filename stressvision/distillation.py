@@ -24,6 +24,13 @@ def distillation_loss(teacher_probabilities, student_probabilities, temperature:
     return temperature**2 * keras.ops.mean(keras.losses.kl_divergence(teacher, student))
 
 
+def weigh_hard_loss(total, added_losses: list, alpha: float):
+    """`total` (hard-label loss + every added loss) with only the hard-label part times alpha:
+    a soft term added in call() comes weighted already, L2 penalties stay as they are."""
+    added = sum((keras.ops.cast(keras.ops.sum(loss), "float32") for loss in added_losses), 0.0)
+    return alpha * (total - added) + added
+
+
 class Distiller(keras.Model):
     """Trains `student` on alpha * hard-label loss + (1 - alpha) * T^2 * KL(teacher || student).
 
@@ -44,10 +51,8 @@ class Distiller(keras.Model):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         total = super().compute_loss(x, y, y_pred, sample_weight, training=training)
-        penalties = sum((keras.ops.cast(keras.ops.sum(loss), "float32") for loss in self.losses), 0.0)
         soft = distillation_loss(self.teacher(x, training=False), y_pred, self.temperature)
-        hard = total - penalties  # the label loss alone; L2 penalties are not weighted by alpha
-        return self.alpha * hard + (1.0 - self.alpha) * soft + penalties
+        return weigh_hard_loss(total, self.losses, self.alpha) + (1.0 - self.alpha) * soft
 
 
 class SoftTargetDistiller(keras.Model):
@@ -75,10 +80,3 @@ class SoftTargetDistiller(keras.Model):
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         total = super().compute_loss(x, y, y_pred, sample_weight, training=training)
         return weigh_hard_loss(total, self.losses, self.alpha) if training else total
-
-
-def weigh_hard_loss(total, added_losses: list, alpha: float):
-    """`total` (hard-label loss + every added loss) with only the hard-label part times alpha:
-    the soft term comes weighted from call(), L2 penalties stay as they are."""
-    added = sum((keras.ops.cast(keras.ops.sum(loss), "float32") for loss in added_losses), 0.0)
-    return alpha * (total - added) + added
