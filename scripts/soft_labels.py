@@ -7,9 +7,9 @@
 probabilities on every face of the same archive, in its order, plain and mirrored);
 `--teacher-weights`: its float16 teacher_N.npz weights, run here (minutes on a CPU). Every view
 of every teacher is averaged per face and stored under a key of the face's pixels (the official
-test faces left out). Prints each
-teacher's and the average's accuracy on the archive's official test faces (PrivateTest), on the
-7 emotions and on the params.yaml scheme's classes, plain and with the mirror images.
+test faces left out). Prints each teacher's and the average's accuracy on the archive's official
+test faces (PrivateTest), on the 7 emotions and on the params.yaml scheme's classes, plain and
+with the mirror images.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from stressvision.params import Section, load_params
 from stressvision.soft_labels import SoftLabels
 
 
-def test_scores(plain: np.ndarray, mirrored: np.ndarray, labels: np.ndarray, merge: np.ndarray) -> dict:
+def scores_on_test(plain: np.ndarray, mirrored: np.ndarray, labels: np.ndarray, merge: np.ndarray) -> dict:
     """Accuracy on the 7 emotions and summed into the scheme's classes, plain and flip-averaged."""
     target = np.argmax(np.eye(merge.shape[0])[labels] @ merge, axis=1)
     kept = merge[labels].sum(axis=1) > 0  # faces whose emotion the scheme keeps
@@ -79,10 +79,10 @@ def main() -> None:
     test = faces.official_split == OFFICIAL_TEST
     as_float = [(name, pl.astype(np.float32), mi.astype(np.float32)) for name, pl, mi in views]
     for name, pl, mi in as_float:
-        print(json.dumps({"teacher": name, **test_scores(pl[test], mi[test], faces.labels[test], merge)}))
+        print(json.dumps({"teacher": name, **scores_on_test(pl[test], mi[test], faces.labels[test], merge)}))
     plain = np.mean([pl for _, pl, _ in as_float], axis=0)
     mirrored = np.mean([mi for _, _, mi in as_float], axis=0)
-    average = test_scores(plain[test], mirrored[test], faces.labels[test], merge)
+    average = scores_on_test(plain[test], mirrored[test], faces.labels[test], merge)
     print(json.dumps({"teacher": f"average of {len(views)}", **average}))
 
     train = ~test  # the test faces' rows stay out of what training reads

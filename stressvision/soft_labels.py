@@ -86,9 +86,9 @@ def learned_targets(
     A teacher class goes to the learned label of its own name (a unit of map_labels.learn:
     emotions) or else to the class `mapping` sends it to; probability on classes the scheme
     drops is left out and the rest renormalised. Faces the file does not hold (your own photos)
-    get their one-hot hard label; none held is an error (a file made from another archive: the
-    CSV and the JPEG zip of FER-2013 decode to other pixels). Returns the targets and how many
-    faces the file held.
+    get their one-hot hard label; none held is an error (a file made from another copy of the
+    data, whose faces decode to other pixels). Returns the targets and how many faces the file
+    held.
     """
     merge = np.zeros((len(soft.classes), len(learned)), np.float32)
     for i, name in enumerate(soft.classes):
