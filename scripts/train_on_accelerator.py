@@ -92,7 +92,10 @@ def fit_within(
             args.temperature,
         )
 
-    epochs = epochs_within(budget_s, make, *splits["train"], plan, args.max_epochs, args.min_epochs)
+    if args.epochs:  # no timing: processes sharing a GPU time each other's compilation, not training
+        epochs = args.epochs
+    else:
+        epochs = epochs_within(budget_s, make, *splits["train"], plan, args.max_epochs, args.min_epochs)
     trainer = make()
     summary = fit_network(trainer, splits["train"], splits["val"], replace(plan, epochs=epochs))
     summary.update(scores(trainer.network, splits["test"]))
@@ -153,6 +156,13 @@ def main() -> None:
     p.add_argument("--student-dropout", type=float, default=0.3)
     p.add_argument("--student-budget-s", type=float, default=90, help="training seconds per student")
     p.add_argument("--max-epochs", type=int, default=150)
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=0,
+        help="train every network this many epochs, without timing it against the budgets (for "
+        "several runs on one GPU: on an H200 two started together mis-timed each other by 1.5x)",
+    )
     p.add_argument(
         "--min-epochs",
         type=int,

@@ -173,6 +173,22 @@ def test_a_device_too_slow_for_the_budget_stops_before_training(sample_zip, tmp_
     assert "fewer than the 1000 asked for" in line
 
 
+def test_fixed_epochs_train_without_timing_against_the_budget(sample_zip, tmp_path):
+    """`--epochs` trains that many epochs: the budget and --min-epochs that stop a timed run
+    (the test above) do not apply, and no timing is printed."""
+    out = tmp_path / "device"
+    result = run(
+        [sys.executable, "scripts/train_on_accelerator.py", "--archive", str(sample_zip), "--out", str(out),
+         "--teacher-width", "0.0625", "--teacher-fc-units", "32", "--batch-size", "32",
+         "--precision", "float32", "--teacher-budget-s", "1", "--min-epochs", "1000", "--epochs", "2",
+         "--schemes"],
+        ROOT,
+        check=False,
+    )  # fmt: skip
+    assert "s per epoch ->" not in result.stdout
+    assert json.loads((out / "results.json").read_text())["teacher_0"]["epochs"] == 2
+
+
 def test_collapsed_teachers_stop_the_run_before_any_student(sample_zip, tmp_path):
     """Teachers stuck at the most common class (here: Adam at 1e4) are reported, not distilled from."""
     out = tmp_path / "device"
