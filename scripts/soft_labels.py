@@ -19,23 +19,17 @@ import json
 
 import numpy as np
 
-from stressvision.accelerated import (
-    load_weights_float16,
-    merge_matrix,
-    read_faces,
-    teacher_network,
-    teacher_soft_labels,
-)
+from stressvision.accelerated import load_weights_float16, read_faces, teacher_network, teacher_soft_labels
 from stressvision.datasets import OFFICIAL_TEST
 from stressvision.errors import DataError
-from stressvision.labels import FER2013_EMOTIONS, label_map_from_params
+from stressvision.labels import FER2013_EMOTIONS, label_map_from_params, merge_matrix
 from stressvision.params import Section, load_params
 from stressvision.soft_labels import SoftLabels
 
 
 def scores_on_test(plain: np.ndarray, mirrored: np.ndarray, labels: np.ndarray, merge: np.ndarray) -> dict:
     """Accuracy on the 7 emotions and summed into the scheme's classes, plain and flip-averaged."""
-    target = np.argmax(np.eye(merge.shape[0])[labels] @ merge, axis=1)
+    target = merge[labels].argmax(axis=1)
     kept = merge[labels].sum(axis=1) > 0  # faces whose emotion the scheme keeps
     out = {}
     for name, p in (("plain", plain), ("flip", (plain + mirrored) / 2)):

@@ -43,7 +43,6 @@ from stressvision.accelerated import (
     ensemble,
     epochs_within,
     fit_network,
-    merge_matrix,
     pack_faces,
     predict_tta,
     read_faces,
@@ -54,7 +53,7 @@ from stressvision.accelerated import (
     teacher_soft_labels,
 )
 from stressvision.augment import WARPS, AugmentConfig
-from stressvision.labels import FER2013_EMOTIONS
+from stressvision.labels import FER2013_EMOTIONS, merge_matrix
 from stressvision.models import build_vgg_fer, float32_copy
 from stressvision.params import Section, load_params
 

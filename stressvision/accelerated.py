@@ -327,16 +327,6 @@ def fit_network(
     }
 
 
-def merge_matrix(source_classes: tuple[str, ...], label_map: LabelMap, classes: list[str]) -> np.ndarray:
-    """(source, target) 0/1 matrix: source-class probabilities summed into the target classes."""
-    matrix = np.zeros((len(source_classes), len(classes)), np.float32)
-    for i, source in enumerate(source_classes):
-        target = label_map.mapping.get(source)
-        if target in classes:
-            matrix[i, classes.index(target)] = 1.0
-    return matrix
-
-
 def ensemble(members: list[keras.Model], merge: np.ndarray | None = None) -> keras.Model:
     """One model averaging `members`' probabilities, optionally summed into coarser classes."""
     inputs = keras.Input(members[0].input_shape[1:], name="face")
@@ -353,18 +343,23 @@ def ensemble(members: list[keras.Model], merge: np.ndarray | None = None) -> ker
     return keras.Model(inputs, x, name="ensemble")
 
 
-def predict_tta(model: keras.Model, images: np.ndarray, batch_size: int = 512) -> tuple[np.ndarray, ...]:
-    """Probabilities on the faces and averaged with their mirror images (flip TTA)."""
+def flip_views(model: keras.Model, images: np.ndarray, batch_size: int = 512) -> tuple[np.ndarray, ...]:
+    """Probabilities on the faces and on their mirror images."""
     x = images[..., None].astype(np.float32) if images.ndim == 3 else images.astype(np.float32)
     plain, mirrored = view_predictions(partial(model.predict, batch_size=batch_size, verbose=0), x, "flip")
+    return plain, mirrored
+
+
+def predict_tta(model: keras.Model, images: np.ndarray, batch_size: int = 512) -> tuple[np.ndarray, ...]:
+    """Probabilities on the faces and averaged with their mirror images (flip TTA)."""
+    plain, mirrored = flip_views(model, images, batch_size)
     return plain, (plain + mirrored) / 2
 
 
 def teacher_soft_labels(teachers: list[keras.Model], images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each teacher's probabilities on `images`, plain and mirrored, float16 (teacher, face, class):
     kept with the faces, they let a slower machine distil without running the teachers."""
-    x = images[..., None].astype(np.float32) if images.ndim == 3 else images.astype(np.float32)
-    views = [view_predictions(partial(t.predict, batch_size=512, verbose=0), x, "flip") for t in teachers]
+    views = [flip_views(teacher, images) for teacher in teachers]
     plain, mirrored = (np.stack([v[i] for v in views]).astype(np.float16) for i in (0, 1))
     return plain, mirrored
 

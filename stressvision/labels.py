@@ -107,6 +107,16 @@ def learned_units(
     return LabelMap(classes=units, mapping={s: (s if s in kept else None) for s in source_classes})
 
 
+def merge_matrix(source_classes: tuple[str, ...], label_map: LabelMap, classes: list[str]) -> np.ndarray:
+    """(source, target) 0/1 matrix: source-class probabilities summed into the target classes."""
+    matrix = np.zeros((len(source_classes), len(classes)), np.float32)
+    for i, source in enumerate(source_classes):
+        target = label_map.mapping.get(source)
+        if target in classes:
+            matrix[i, classes.index(target)] = 1.0
+    return matrix
+
+
 def learned_labels(arrays: dict[str, np.ndarray]) -> np.ndarray:
     """The labels a face model learns from: its units where map_labels.learn gave them (the
     `units` array), else its classes. Split, balance and train all go by them."""

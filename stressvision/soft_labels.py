@@ -16,6 +16,7 @@ import numpy as np
 
 from stressvision.errors import DataError
 from stressvision.fileio import load_arrays, save_arrays
+from stressvision.labels import LabelMap, merge_matrix
 
 
 def face_keys(images: np.ndarray) -> np.ndarray:
@@ -90,11 +91,8 @@ def learned_targets(
     data, whose faces decode to other pixels). Returns the targets and how many faces the file
     held.
     """
-    merge = np.zeros((len(soft.classes), len(learned)), np.float32)
-    for i, name in enumerate(soft.classes):
-        target = name if name in learned else mapping.get(name)
-        if target in learned:
-            merge[i, learned.index(target)] = 1.0
+    routes = {name: name if name in learned else mapping.get(name) for name in soft.classes}
+    merge = merge_matrix(soft.classes, LabelMap(tuple(learned), routes), learned)
     found, probabilities = soft.lookup(keys)
     summed = probabilities @ merge
     mass = summed.sum(axis=1, keepdims=True)

@@ -22,7 +22,6 @@ from stressvision.accelerated import (
     ensemble,
     fit_network,
     load_weights_float16,
-    merge_matrix,
     one_hot,
     pack_faces,
     read_faces,
@@ -33,7 +32,7 @@ from stressvision.accelerated import (
 from stressvision.augment import WARPS, AugmentConfig, reflect_coordinate
 from stressvision.datasets import OFFICIAL_TEST, read_face_source
 from stressvision.distillation import distillation_loss
-from stressvision.labels import FER2013_EMOTIONS
+from stressvision.labels import FER2013_EMOTIONS, merge_matrix
 from stressvision.models import build_custom_light
 from stressvision.sample_faces import write_sample_archive
 from tests.conftest import ROOT, default_params, run
