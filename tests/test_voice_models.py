@@ -13,10 +13,15 @@ from stressvision.litert import TFLiteClassifier
 from stressvision.params import Section
 from stressvision.voice.features import (
     CONTOUR_FUNCTIONALS,
+    EXTENDED_FUNCTIONALS,
     PROSODY_CONTOURS,
     PROSODY_RATES,
+    SPECTRAL_DESCRIPTORS,
     FeatureConfig,
     FeatureExtractor,
+    extended_functionals,
+    frame_descriptor_names,
+    spectral_descriptors,
     standardization_statistics,
 )
 from stressvision.voice.models import build_lstm_baseline
@@ -32,6 +37,7 @@ TRAIN_PARAMS = {
     "lr_schedule": "constant",
     "keep": "last",
     "dropout": 0.5,
+    "l2": 0.001,
     "early_stopping_patience": 0,
     "class_weights": True,
     "mixup_alpha": 0.2,
@@ -48,7 +54,7 @@ def clips(n: int = 4, seconds: float = 1.0) -> np.ndarray:
     return (0.3 * voiced + 0.01 * rng.standard_normal((n, len(t)))).astype(np.float32)
 
 
-@pytest.mark.parametrize("kind", ["functionals", "prosody", "logmel", "mfcc", "mfcc_mean"])
+@pytest.mark.parametrize("kind", ["functionals", "prosody", "paralinguistic", "logmel", "mfcc", "mfcc_mean"])
 def test_features_tflite_matches_tensorflow(kind, tmp_path):
     config = FeatureConfig(kind=kind, clip_seconds=1.0, cmvn=kind in ("logmel", "mfcc"))
     x = clips()
@@ -94,6 +100,77 @@ def test_prosody_finds_the_pitch_its_trend_and_unvoiced_noise():
     assert noise["voiced_share"][0] < 0.1
 
 
+def test_extended_functionals_of_a_ramp_and_a_spike():
+    length = 101
+    ramp = np.linspace(0.0, 1.0, length, dtype=np.float32)
+    spike = np.zeros(length, np.float32)
+    spike[30] = 1.0
+    values = extended_functionals(tf.constant(np.stack([ramp, spike])[:, :, None])).numpy()
+    assert values.shape == (2, len(EXTENDED_FUNCTIONALS))
+    ramp_f, spike_f = (dict(zip(EXTENDED_FUNCTIONALS, row)) for row in values)
+    expected_ramp = {
+        "mean": 0.5,
+        "median": 0.5,
+        "quartile1": 0.25,
+        "quartile3": 0.75,
+        "percentile1": 0.01,
+        "percentile99": 0.99,
+        "iqr1_3": 0.5,
+        "range1_99": 0.98,
+        "range": 1.0,
+        "slope": 1.0,
+        "slope_error": 0.0,
+        "up_25": 0.74,
+        "up_50": 0.5,
+        "up_90": 0.09,
+        "rising_share": 1.0,
+        "max_position": 1.0,
+        "min_position": 0.0,
+        "skewness": 0.0,
+        "positive_mean": 0.505,
+    }
+    for name, value in expected_ramp.items():
+        assert ramp_f[name] == pytest.approx(value, abs=0.011), name
+    assert ramp_f["centroid"] == pytest.approx(2 / 3, abs=0.01)  # the time centroid of a ramp
+    assert spike_f["max_position"] == pytest.approx(0.3) and spike_f["median"] == 0.0
+    assert spike_f["range"] == 1.0 and spike_f["up_50"] == pytest.approx(1 / length)
+    assert spike_f["kurtosis"] > 50 and spike_f["positive_mean"] == pytest.approx(1.0)
+
+
+def test_spectral_descriptors_of_a_tone_and_of_noise():
+    config = FeatureConfig(kind="paralinguistic", clip_seconds=1.0)
+    rng = np.random.default_rng(0)
+    t = np.arange(16000) / 16000
+    signals = np.stack([np.sin(2 * np.pi * 1000.0 * t), rng.standard_normal(16000)]).astype(np.float32)
+    frames = tf.signal.frame(signals, config.frame_length, config.hop_length)
+    frames *= tf.signal.hann_window(config.frame_length, periodic=True)
+    power = tf.square(tf.abs(tf.signal.rfft(frames, [config.fft_length])))
+    bands = tf.ones(power.shape[:2] + (26,))
+    values = spectral_descriptors(config, power, bands).numpy().mean(axis=1)
+    tone, noise = (dict(zip(SPECTRAL_DESCRIPTORS, row)) for row in values)
+    assert tone["centroid_khz"] == pytest.approx(1.0, abs=0.05)
+    assert tone["rolloff50_khz"] == pytest.approx(1.0, abs=0.04) and tone["spread_khz"] < 0.1
+    assert noise["centroid_khz"] == pytest.approx(4.0, abs=0.1)  # flat up to 8 kHz
+    assert noise["rolloff25_khz"] == pytest.approx(2.0, abs=0.15) and noise["rolloff90_khz"] == pytest.approx(
+        7.2, abs=0.15
+    )
+    # log(geometric / arithmetic mean): about -0.58 (Euler's gamma) for white noise, far below for a tone
+    assert noise["flatness"] == pytest.approx(-0.58, abs=0.1) and tone["flatness"] < -5
+    assert tone["band_1_4khz"] > tone["band_250_650hz"] + 5 and tone["entropy"] < noise["entropy"] - 1
+    assert abs(noise["skewness"]) < 0.1 and tone["flux"] < noise["flux"]
+
+
+def test_paralinguistic_features_are_prosody_then_the_extended_functionals():
+    x = clips(3)
+    prosody = FeatureExtractor(FeatureConfig(kind="prosody", clip_seconds=1.0, cmvn=False)).extract(x)
+    config = FeatureConfig(kind="paralinguistic", clip_seconds=1.0, cmvn=False)
+    features = FeatureExtractor(config).extract(x)
+    extended = 2 * len(EXTENDED_FUNCTIONALS) * len(frame_descriptor_names())
+    assert features.shape == (3, prosody.shape[1] + extended) == (3, *config.shape)
+    np.testing.assert_array_equal(features[:, : prosody.shape[1]], prosody)
+    assert np.isfinite(features).all() and (features[:, prosody.shape[1] :].std(axis=0) > 0).mean() > 0.9
+
+
 def test_speaker_normalization_scales_each_speaker_by_their_own_clips():
     rng = np.random.default_rng(0)
     features = np.concatenate([rng.normal(5.0, 2.0, (6, 3)), rng.normal(-3.0, 0.5, (8, 3))])
@@ -116,7 +193,7 @@ def test_speaker_normalization_scales_each_speaker_by_their_own_clips():
         ),
         (
             {"speaker_norm": True, "standardize": False, "kind": "logmel"},
-            "voice_features.speaker_norm: needs kind functionals or prosody, not logmel",
+            "voice_features.speaker_norm: needs kind functionals, prosody or paralinguistic, not logmel",
         ),
     ],
 )
@@ -152,14 +229,20 @@ def test_the_lstm_baseline_is_the_published_architecture():
 
 
 @pytest.mark.parametrize(
-    "model,shape", [("functionals_mlp", (624,)), ("cnn_logmel", (98, 64)), ("lstm_baseline", (40, 1))]
+    "model,shape",
+    [
+        ("functionals_mlp", (624,)),
+        ("linear_softmax", (300,)),
+        ("cnn_logmel", (98, 64)),
+        ("lstm_baseline", (40, 1)),
+    ],
 )
 def test_every_voice_model_exports_to_int8_and_runs_in_litert(model, shape, tmp_path):
     keras.utils.set_random_seed(0)
     features = np.random.default_rng(0).standard_normal((16, *shape)).astype(np.float32)
     config = VoiceTrainConfig.from_section(
         Section("voice_train", TRAIN_PARAMS | {"model": model}),
-        {"functionals_mlp": "functionals", "cnn_logmel": "logmel", "lstm_baseline": "mfcc_mean"}[model],
+        {"cnn_logmel": "logmel", "lstm_baseline": "mfcc_mean"}.get(model, "paralinguistic"),
     )
     keras_model = build_voice_model(config, shape, 7)
     path = tmp_path / "int8.tflite"
@@ -179,6 +262,12 @@ def test_a_model_that_cannot_read_the_features_is_a_one_line_params_error():
             Section("voice_train", TRAIN_PARAMS | {"model": "lstm_baseline"}), "logmel"
         )
     assert "voice_train.model: lstm_baseline needs voice_features.kind mfcc_mean" in str(error.value)
+    with pytest.raises(
+        ParamsError, match="linear_softmax needs voice_features.kind functionals or prosody or "
+    ):
+        VoiceTrainConfig.from_section(
+            Section("voice_train", TRAIN_PARAMS | {"model": "linear_softmax"}), "logmel"
+        )
     section = {"kind": "functionals", "frame_ms": 25, "hop_ms": 10, "n_mels": 64, "n_mfcc": 40}
     section |= {"fmin": 20, "fmax": 8000, "cmvn": True, "standardize": True, "speaker_norm": False}
     with pytest.raises(ParamsError, match="voice_features.cmvn: must be false for functionals"):

@@ -46,7 +46,7 @@ def test_voice_tflite_chain_matches_keras_on_the_wav_clips(pipeline_project: Pat
     test = np.load(pipeline_project / "data/voice/split/test.npz")
     clips, speakers = test["clips"].astype(np.float32) / 32768.0, test["speakers"]
     extractor = FeatureExtractor.from_meta(read_json(pipeline_project / "data/voice/features/meta.json"))
-    assert extractor.config.kind == "prosody" and extractor.config.speaker_norm  # the default
+    assert extractor.config.kind == "paralinguistic" and extractor.config.speaker_norm  # the default
     features = speaker_normalize(extractor.extract(clips), speakers)
     stored = np.load(pipeline_project / "data/voice/features/test.npz")["features"]
     np.testing.assert_allclose(features, stored, atol=1e-4)
@@ -55,7 +55,8 @@ def test_voice_tflite_chain_matches_keras_on_the_wav_clips(pipeline_project: Pat
     )
     tflite = pipeline_project / "models/voice/tflite"
     float32 = VoiceClassifier(tflite / "float32.tflite")
-    np.testing.assert_allclose(float32.predict(clips, speakers), expected, atol=1e-3)
+    # atol: a time-above-level functional may count one frame of 197 differently under TFLite's rounding
+    np.testing.assert_allclose(float32.predict(clips, speakers), expected, atol=1e-2)
     int8 = VoiceClassifier(tflite / "int8.tflite")
     assert int8.classifier.input_dtype == np.int8 and int8.classifier.output_dtype == np.int8
     assert (int8.predict(clips, speakers).argmax(1) == expected.argmax(1)).mean() >= 0.85

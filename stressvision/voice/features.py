@@ -16,8 +16,8 @@ from stressvision.errors import ParamsError
 from stressvision.params import Section
 from stressvision.voice.speakers import STD_FLOOR
 
-FEATURE_KINDS = ("functionals", "prosody", "logmel", "mfcc", "mfcc_mean")
-STATISTICS_KINDS = ("functionals", "prosody")  # statistics over the clip's frames
+FEATURE_KINDS = ("functionals", "prosody", "paralinguistic", "logmel", "mfcc", "mfcc_mean")
+STATISTICS_KINDS = ("functionals", "prosody", "paralinguistic")  # statistics over the clip's frames
 CLIP_KINDS = (*STATISTICS_KINDS, "mfcc_mean")  # one vector per clip, no time axis
 ACTIVE_RANGE = 7.0  # natural-log power units (about 30 dB): frames this far below the loudest are pauses
 PITCH_FRAME_MS = 40.0  # two periods of the lowest pitch searched
@@ -30,7 +30,9 @@ class FeatureConfig:
     """How a clip becomes features. `kind`: functionals (statistics of log-mel and MFCC over
     the clip's voiced frames: mean, std, min, max and two of the deltas, a flat vector),
     prosody (functionals plus slope, skewness and kurtosis, and statistics of pitch,
-    voicing, loudness, spectral centroid, high/low band ratio and zero crossings), logmel
+    voicing, loudness, spectral centroid, high/low band ratio and zero crossings),
+    paralinguistic (prosody plus 26 functionals of 62 smoothed frame descriptors and of their
+    deltas, after the ComParE challenge set), logmel
     (frames x n_mels), mfcc (frames x n_mfcc), or mfcc_mean (the LSTM baseline's 40 MFCCs
     averaged over time, shaped (40, 1)).
 
@@ -75,7 +77,8 @@ class FeatureConfig:
             )
         if config.speaker_norm and config.kind not in STATISTICS_KINDS:
             raise ParamsError(
-                section.key("speaker_norm"), f"needs kind functionals or prosody, not {config.kind}"
+                section.key("speaker_norm"),
+                f"needs kind {', '.join(STATISTICS_KINDS[:-1])} or {STATISTICS_KINDS[-1]}, not {config.kind}",
             )
         if config.fmax > sample_rate / 2 or config.fmin >= config.fmax:
             raise ParamsError(
@@ -120,6 +123,9 @@ class FeatureConfig:
         if self.kind == "prosody":
             spectral = len(FUNCTIONALS + SHAPE_FUNCTIONALS) * (self.n_mels + self.n_mfcc)
             return (spectral + len(PROSODY_CONTOURS) * len(CONTOUR_FUNCTIONALS) + len(PROSODY_RATES),)
+        if self.kind == "paralinguistic":
+            extended = 2 * len(EXTENDED_FUNCTIONALS) * len(frame_descriptor_names())
+            return (FeatureConfig(**{**asdict(self), "kind": "prosody"}).shape[0] + extended,)
         return (self.num_frames, self.n_mfcc if self.kind == "mfcc" else self.n_mels)
 
 
@@ -239,16 +245,19 @@ def prosody_contours(config: FeatureConfig, clips: tf.Tensor) -> tuple[tf.Tensor
     return contours, active[..., None], voiced[..., None]
 
 
-def prosody(config: FeatureConfig, clips: tf.Tensor, spectral: tf.Tensor, weight: tf.Tensor) -> tf.Tensor:
+def prosody(
+    spectral: tf.Tensor, weight: tf.Tensor, contours: tuple[tf.Tensor, tf.Tensor, tf.Tensor]
+) -> tf.Tensor:
     """The `prosody` vector: spectral functionals with their shape, then the contours' statistics.
 
-    Pitch statistics count voiced frames only; the other contours count active frames.
-    Order: FUNCTIONALS then SHAPE_FUNCTIONALS per spectral value, CONTOUR_FUNCTIONALS of pitch,
-    each of CONTOUR_FUNCTIONALS over the other five contours, PROSODY_RATES.
+    `contours` are prosody_contours' output. Pitch statistics count voiced frames only; the
+    other contours count active frames. Order: FUNCTIONALS then SHAPE_FUNCTIONALS per spectral
+    value, CONTOUR_FUNCTIONALS of pitch, each of CONTOUR_FUNCTIONALS over the other five
+    contours, PROSODY_RATES.
     """
-    contours, frame_active, voiced = prosody_contours(config, clips)
-    pitch = masked_statistics(contours[..., :1], voiced, CONTOUR_FUNCTIONALS)
-    rest = masked_statistics(contours[..., 1:], frame_active, CONTOUR_FUNCTIONALS)
+    values, frame_active, voiced = contours
+    pitch = masked_statistics(values[..., :1], voiced, CONTOUR_FUNCTIONALS)
+    rest = masked_statistics(values[..., 1:], frame_active, CONTOUR_FUNCTIONALS)
     rates = tf.stack(
         [
             tf.reduce_sum(voiced, axis=[1, 2]) / tf.maximum(tf.reduce_sum(frame_active, axis=[1, 2]), 1.0),
@@ -257,6 +266,253 @@ def prosody(config: FeatureConfig, clips: tf.Tensor, spectral: tf.Tensor, weight
         axis=-1,
     )
     return tf.concat([functionals(spectral, weight, SHAPE_FUNCTIONALS), pitch, rest, rates], axis=-1)
+
+
+# The `paralinguistic` kind adds what made the ComParE 2016 set (Schuller et al., openSMILE)
+# stronger than `prosody` on EmoDB: many descriptors per frame, lightly smoothed, and many
+# functionals of each and of its delta (order statistics, ranges, trend, time above levels,
+# positions), left to a strongly regularised linear model to weigh.
+AUDITORY_BANDS = 26  # log-mel bands, as ComParE's 26-band auditory spectrum
+DESCRIPTOR_MFCCS = 14  # MFCC 1-14, as ComParE
+SPECTRAL_DESCRIPTORS = (
+    "centroid_khz",
+    "spread_khz",
+    "skewness",
+    "kurtosis",
+    "entropy",
+    "rolloff25_khz",
+    "rolloff50_khz",
+    "rolloff75_khz",
+    "rolloff90_khz",
+    "flux",
+    "slope",
+    "band_250_650hz",
+    "band_1_4khz",
+    "flatness",
+    "loudness",
+)
+VOICE_DESCRIPTORS = (*PROSODY_CONTOURS[1:], "harmonicity", "voiced_pitch")
+EXTENDED_FUNCTIONALS = (
+    "mean",
+    "std",
+    "skewness",
+    "kurtosis",
+    "percentile1",
+    "quartile1",
+    "median",
+    "quartile3",
+    "percentile99",
+    "iqr1_2",
+    "iqr2_3",
+    "iqr1_3",
+    "range1_99",
+    "range",
+    "slope",
+    "slope_error",
+    "up_25",
+    "up_50",
+    "up_75",
+    "up_90",
+    "rising_share",
+    "max_position",
+    "min_position",
+    "rms",
+    "positive_mean",
+    "centroid",
+)
+
+
+def frame_descriptor_names() -> tuple[str, ...]:
+    """Names of the paralinguistic frame descriptors, in their order."""
+    bands = tuple(f"band{i}" for i in range(AUDITORY_BANDS))
+    mfccs = tuple(f"mfcc{i}" for i in range(1, DESCRIPTOR_MFCCS + 1))
+    return bands + mfccs + SPECTRAL_DESCRIPTORS + VOICE_DESCRIPTORS
+
+
+def spectral_descriptors(config: FeatureConfig, power: tf.Tensor, band_power: tf.Tensor) -> tf.Tensor:
+    """SPECTRAL_DESCRIPTORS of (B, T, F) power spectra -> (B, T, 15): the shape of each
+    frame's spectrum as a distribution over frequency (moments, entropy, roll-off points),
+    its change from the previous frame (flux), its tilt, two band energies and the loudness
+    of its auditory bands (`band_power`, (B, T, AUDITORY_BANDS))."""
+    hz = (np.arange(power.shape[-1]) * config.sample_rate / config.fft_length).astype(np.float32)
+    khz = tf.constant(hz / 1000.0)
+    share = power / (tf.reduce_sum(power, -1, keepdims=True) + 1e-9)
+    centroid = tf.tensordot(share, khz, 1)
+    offset = khz - centroid[..., None]
+    variance = tf.reduce_sum(share * tf.square(offset), -1) + 1e-9
+    spread = tf.sqrt(variance)
+    skewness = tf.reduce_sum(share * offset**3, -1) / (spread * variance)
+    kurtosis = tf.reduce_sum(share * offset**4, -1) / tf.square(variance)
+    entropy = -tf.reduce_sum(share * tf.math.log(share + 1e-12), -1)
+    cumulative = tf.math.cumsum(share, axis=-1)
+    bin_khz = config.sample_rate / config.fft_length / 1000.0
+    rolloffs = [rolloff(cumulative, q) * bin_khz for q in (0.25, 0.5, 0.75, 0.9)]
+    magnitude = tf.sqrt(power)
+    shape = magnitude / (tf.reduce_sum(magnitude, -1, keepdims=True) + 1e-9)
+    flux = tf.reduce_sum(tf.square(shape[:, 1:] - shape[:, :-1]), -1)
+    flux = tf.concat([flux[:, :1], flux], axis=1)  # the first frame repeats the second's
+    centred_khz = hz / 1000.0 - hz.mean() / 1000.0
+    tilt = tf.tensordot(tf.math.log(magnitude + 1e-6), tf.constant(centred_khz / np.sum(centred_khz**2)), 1)
+
+    def band(low: float, high: float) -> tf.Tensor:
+        inside = tf.constant(((hz >= low) & (hz < high)).astype(np.float32))
+        return tf.math.log(tf.tensordot(power, inside, 1) + 1e-6)
+
+    flatness = tf.reduce_mean(tf.math.log(power + 1e-9), -1) - tf.math.log(tf.reduce_mean(power, -1) + 1e-9)
+    loudness = tf.reduce_sum(tf.pow(band_power + 1e-9, 0.3), -1)  # Stevens' power law per band
+    return tf.stack(
+        [
+            centroid,
+            spread,
+            skewness,
+            kurtosis,
+            entropy,
+            *rolloffs,
+            flux,
+            tilt,
+            band(250, 650),
+            band(1000, 4000),
+            flatness,
+            loudness,
+        ],
+        axis=-1,
+    )
+
+
+def rolloff(cumulative: tf.Tensor, share: float) -> tf.Tensor:
+    """The (fractional) bin below which `share` of the power lies, interpolated linearly inside
+    the bin that crosses it: continuous in the spectrum, so TF and TFLite rounding agree."""
+    below = tf.cast(cumulative < share, cumulative.dtype)
+    before = tf.reduce_max(cumulative * below, -1)  # the cumulative share up to the crossing bin
+    at = tf.reduce_min(cumulative + 2.0 * below, -1)  # ... and through it
+    return tf.reduce_sum(below, -1) + (share - before) / (at - before + 1e-9)
+
+
+def smooth3(frames: tf.Tensor) -> tf.Tensor:
+    """Three-frame moving average along time (edges repeated), as ComParE smooths its descriptors."""
+    padded = tf.concat([frames[:, :1], frames, frames[:, -1:]], axis=1)
+    return (padded[:, :-2] + padded[:, 1:-1] + padded[:, 2:]) / 3.0
+
+
+def regression_delta(frames: tf.Tensor, reach: int = 2) -> tf.Tensor:
+    """The slope of a least-squares line over +-reach frames, per frame (edges repeated)."""
+    length = frames.shape[1]
+    padded = tf.concat([frames[:, :1]] * reach + [frames] + [frames[:, -1:]] * reach, axis=1)
+    steps = range(1, reach + 1)
+    numerator = sum(
+        k * (padded[:, reach + k : reach + k + length] - padded[:, reach - k : reach - k + length])
+        for k in steps
+    )
+    return numerator / (2.0 * sum(k * k for k in steps))
+
+
+def extended_functionals(frames: tf.Tensor) -> tf.Tensor:
+    """EXTENDED_FUNCTIONALS of (B, T, D) frames over all T frames -> (B, 26 * D), functional-major.
+
+    Percentiles from a sort (TFLite TopK); positions and times are shares of the clip.
+    """
+    length = frames.shape[1]
+    time = np.linspace(0.0, 1.0, length).astype(np.float32)[None, :, None]
+    mean = tf.reduce_mean(frames, 1)
+    centred = frames - mean[:, None]
+    std = tf.sqrt(tf.reduce_mean(tf.square(centred), 1) + 1e-8)
+    z = centred / std[:, None]
+    ordered = tf.sort(frames, axis=1)
+
+    def percentile(q: float) -> tf.Tensor:
+        position = q * (length - 1)
+        low = int(np.floor(position))
+        high, part = min(low + 1, length - 1), position - low
+        return ordered[:, low] * (1.0 - part) + ordered[:, high] * part
+
+    p1, q1, median, q3, p99 = (percentile(q) for q in (0.01, 0.25, 0.5, 0.75, 0.99))
+    low, high = ordered[:, 0], ordered[:, -1]
+    time_centred = time - time.mean()
+    slope = tf.reduce_sum(time_centred * centred, 1) / float(np.sum(time_centred**2))
+    slope_error = tf.reduce_mean(tf.square(centred - slope[:, None] * time_centred), 1)
+    span = high - low + 1e-8
+    # values within float noise of a level count as on it, not above or below: the TFLite
+    # extractor rounds differently, and a contour that sits on a level (an unvoiced stretch
+    # of the pitch delta at 0, a roll-off bin) must not flip between above and below
+    noise = (1e-3 * span + 1e-5)[:, None]
+    above = [
+        tf.reduce_mean(tf.cast(frames > (low + q * span)[:, None] + noise, frames.dtype), 1)
+        for q in (0.25, 0.5, 0.75, 0.9)
+    ]
+    rising = tf.reduce_mean(tf.cast(frames[:, 1:] > frames[:, :-1] + noise, frames.dtype), 1)
+    last = float(length - 1)
+    max_position = (
+        tf.cast(tf.argmax(tf.cast(frames >= high[:, None] - noise, frames.dtype), 1), frames.dtype) / last
+    )
+    min_position = (
+        tf.cast(tf.argmax(tf.cast(frames <= low[:, None] + noise, frames.dtype), 1), frames.dtype) / last
+    )
+    positive = tf.cast(frames > noise, frames.dtype)
+    size = tf.abs(frames)
+    values = [
+        mean,
+        std,
+        tf.reduce_mean(z**3, 1),
+        tf.reduce_mean(z**4, 1),
+        p1,
+        q1,
+        median,
+        q3,
+        p99,
+        median - q1,
+        q3 - median,
+        q3 - q1,
+        p99 - p1,
+        high - low,
+        slope,
+        slope_error,
+        *above,
+        rising,
+        max_position,
+        min_position,
+        tf.sqrt(tf.reduce_mean(tf.square(frames), 1)),
+        tf.reduce_sum(frames * positive, 1) / (tf.reduce_sum(positive, 1) + 1e-6),
+        tf.reduce_sum(time * size, 1) / (tf.reduce_sum(size, 1) + 1e-8),
+    ]
+    return tf.concat(values, axis=-1)
+
+
+def paralinguistic(
+    config: FeatureConfig,
+    power: tf.Tensor,
+    logmel: tf.Tensor,
+    contours: tuple[tf.Tensor, tf.Tensor, tf.Tensor],
+) -> tf.Tensor:
+    """EXTENDED_FUNCTIONALS of the smoothed frame descriptors, then of their deltas.
+
+    `power` (B, T, F) and `logmel` (B, T, n_mels) are of the clip's analysis frames,
+    `contours` prosody_contours' output (40 ms frames, the same hop: one frame fewer).
+    """
+    values, _, voiced = contours
+    length = min(power.shape[1], values.shape[1])
+    mel = tf.signal.linear_to_mel_weight_matrix(
+        AUDITORY_BANDS, power.shape[-1], config.sample_rate, config.fmin, config.fmax
+    )
+    band_power = tf.tensordot(power, mel, 1)
+    mfccs = tf.tensordot(logmel, tf.constant(dct_matrix(config.n_mels, DESCRIPTOR_MFCCS + 1)[:, 1:]), 1)
+    voicing = tf.clip_by_value(values[..., 1], 0.0, 1.0)
+    harmonicity = tf.math.log((voicing + 1e-3) / (1.0 - voicing + 1e-3))  # HNR from the correlation peak
+    voiced_pitch = values[..., 0] * voiced[..., 0]  # 0 where unvoiced, as ComParE's F0
+    voice = tf.concat([values[..., 1:], harmonicity[..., None], voiced_pitch[..., None]], axis=-1)
+    descriptors = smooth3(
+        tf.concat(
+            [
+                tf.math.log(band_power[:, :length] + 1e-6),
+                mfccs[:, :length],
+                spectral_descriptors(config, power, band_power)[:, :length],
+                voice[:, :length],
+            ],
+            axis=-1,
+        )
+    )
+    return tf.concat(
+        [extended_functionals(descriptors), extended_functionals(regression_delta(descriptors))], axis=-1
+    )
 
 
 def standardization_statistics(config: FeatureConfig, features: np.ndarray) -> dict:
@@ -314,15 +570,18 @@ class FeatureExtractor(tf.Module):
         frames = tf.signal.frame(clips, c.frame_length, c.hop_length) * self.window
         # |rfft|: a plain RFFT on windowed frames converts to TFLite builtins (tf.signal.stft's
         # padding path does not), so the exported extractor needs no TensorFlow ops.
-        spectrum = tf.abs(tf.signal.rfft(frames, [c.fft_length]))
-        mel = tf.tensordot(tf.square(spectrum), self.mel_matrix, 1)
-        logmel = tf.math.log(mel + 1e-6)
+        power = tf.square(tf.abs(tf.signal.rfft(frames, [c.fft_length])))
+        logmel = tf.math.log(tf.tensordot(power, self.mel_matrix, 1) + 1e-6)
         if c.kind in STATISTICS_KINDS:
             spectral = tf.concat([logmel, tf.tensordot(logmel, self.dct_matrix, 1)], -1)
             weight = active_frames(tf.reduce_logsumexp(logmel, axis=-1))[..., None]
-            if c.kind == "prosody":
-                return prosody(c, clips, spectral, weight)
-            return functionals(spectral, weight)
+            if c.kind == "functionals":
+                return functionals(spectral, weight)
+            contours = prosody_contours(c, clips)
+            vector = prosody(spectral, weight, contours)
+            if c.kind == "paralinguistic":
+                vector = tf.concat([vector, paralinguistic(c, power, logmel, contours)], axis=-1)
+            return vector
         features = logmel if c.kind == "logmel" else tf.tensordot(logmel, self.dct_matrix, 1)
         if c.kind == "mfcc_mean":
             return tf.reduce_mean(features, axis=1)[..., None]

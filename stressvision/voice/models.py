@@ -56,6 +56,25 @@ def build_functionals_mlp(
     return keras.Model(inputs, outputs, name="functionals_mlp")
 
 
+def build_linear_softmax(
+    num_classes: int, input_shape: tuple[int, ...] = (4204,), dropout: float = 0.0, l2: float = 0.05
+) -> keras.Model:
+    """Softmax regression with an L2 penalty: one Dense layer on clip statistics.
+
+    With thousands of statistics per clip and a few hundred clips, a strongly regularised
+    linear model generalises to new speakers best (EmoDB leave-one-speaker-out on the
+    `paralinguistic` features: see BENCHMARKS.md); `l2` is added to the mean cross-entropy
+    per example, so it plays the part of 1 / (2 C n) in scikit-learn's LogisticRegression.
+    Train it with large batches to the optimum (the problem is convex). `dropout` drops inputs.
+    """
+    inputs = keras.Input(input_shape, name="features")
+    x = layers.Dropout(dropout, name="input_dropout")(inputs) if dropout else inputs
+    outputs = layers.Dense(
+        num_classes, activation="softmax", kernel_regularizer=keras.regularizers.l2(l2), name="probabilities"
+    )(x)
+    return keras.Model(inputs, outputs, name="linear_softmax")
+
+
 def build_cnn_logmel(
     num_classes: int,
     input_shape: tuple[int, ...] = (198, 64),
@@ -87,6 +106,7 @@ def build_cnn_logmel(
 
 VOICE_MODELS: dict[str, Callable[..., keras.Model]] = {
     "functionals_mlp": build_functionals_mlp,
+    "linear_softmax": build_linear_softmax,
     "cnn_logmel": build_cnn_logmel,
     "lstm_baseline": build_lstm_baseline,
 }

@@ -19,10 +19,12 @@ from stressvision.voice.models import VOICE_MODELS
 
 MODEL_FEATURES = {
     "functionals_mlp": STATISTICS_KINDS,
+    "linear_softmax": STATISTICS_KINDS,
     "cnn_logmel": ("logmel", "mfcc"),
     "lstm_baseline": ("mfcc_mean",),
 }
 LR_SCHEDULES = ("constant", "cosine")
+L2_MODELS = ("functionals_mlp", "linear_softmax")  # the models whose dense layers take voice_train.l2
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class VoiceTrainConfig:
     lr_schedule: str
     keep: str  # last | best: with one or two validation speakers, "best" picks noise
     dropout: float
+    l2: float  # L2 penalty of the dense layers (L2_MODELS)
     early_stopping_patience: int  # 0: train every epoch, keep the best on validation
     class_weights: bool
     mixup_alpha: float
@@ -69,6 +72,7 @@ class VoiceTrainConfig:
             lr_schedule=section.choice("lr_schedule", LR_SCHEDULES),
             keep=section.choice("keep", ("last", "best")),
             dropout=section.float("dropout", minimum=0.0, maximum=0.9),
+            l2=section.float("l2", minimum=0.0, maximum=10.0),
             early_stopping_patience=section.int("early_stopping_patience", minimum=0),
             class_weights=section.bool("class_weights"),
             mixup_alpha=section.float("mixup_alpha", minimum=0.0, maximum=10.0),
@@ -142,8 +146,9 @@ def make_voice_dataset(
 def build_voice_model(
     config: VoiceTrainConfig, input_shape: tuple[int, ...], num_classes: int
 ) -> keras.Model:
+    extra = {"l2": config.l2} if config.model in L2_MODELS else {}
     return VOICE_MODELS[config.model](
-        num_classes=num_classes, input_shape=input_shape, dropout=config.dropout
+        num_classes=num_classes, input_shape=input_shape, dropout=config.dropout, **extra
     )
 
 
