@@ -411,12 +411,14 @@ def extended_functionals(frames: tf.Tensor) -> tf.Tensor:
 
     Percentiles from a sort (TFLite TopK); positions and times are shares of the clip.
     """
-    length = frames.shape[1]
+    length, depth = frames.shape[1], frames.shape[-1]
     time = np.linspace(0.0, 1.0, length).astype(np.float32)[None, :, None]
-    mean = tf.reduce_mean(frames, 1)
+    every_frame = tf.ones_like(frames[..., :1])
+    moments = masked_statistics(frames, every_frame, ("mean", "std", "skewness", "kurtosis", "slope"))
+    mean, std, skewness, kurtosis, slope_per_frame = (
+        moments[:, i * depth : (i + 1) * depth] for i in range(5)
+    )
     centred = frames - mean[:, None]
-    std = tf.sqrt(tf.reduce_mean(tf.square(centred), 1) + 1e-8)
-    z = centred / std[:, None]
     ordered = tf.sort(frames, axis=1)
 
     def percentile(q: float) -> tf.Tensor:
@@ -428,7 +430,7 @@ def extended_functionals(frames: tf.Tensor) -> tf.Tensor:
     p1, q1, median, q3, p99 = (percentile(q) for q in (0.01, 0.25, 0.5, 0.75, 0.99))
     low, high = ordered[:, 0], ordered[:, -1]
     time_centred = time - time.mean()
-    slope = tf.reduce_sum(time_centred * centred, 1) / float(np.sum(time_centred**2))
+    slope = slope_per_frame * (length - 1)  # per clip: time runs from 0 to 1
     slope_error = tf.reduce_mean(tf.square(centred - slope[:, None] * time_centred), 1)
     span = high - low + 1e-8
     # values within float noise of a level count as on it, not above or below: the TFLite
@@ -452,8 +454,8 @@ def extended_functionals(frames: tf.Tensor) -> tf.Tensor:
     values = [
         mean,
         std,
-        tf.reduce_mean(z**3, 1),
-        tf.reduce_mean(z**4, 1),
+        skewness,
+        kurtosis,
         p1,
         q1,
         median,
