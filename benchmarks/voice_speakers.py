@@ -23,20 +23,24 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
+import yaml  # noqa: E402
 
+from stressvision.errors import StressVisionError  # noqa: E402
 from stressvision.fileio import write_bytes  # noqa: E402
 from stressvision.labels import label_map_from_params  # noqa: E402
 from stressvision.params import Section, load_params  # noqa: E402
-from stressvision.profiles import load_profile  # noqa: E402
+from stressvision.profiles import check_keys, load_profile  # noqa: E402
 from stressvision.scores import confusion_report  # noqa: E402
 from stressvision.voice.corpora import VOICE_EMOTIONS, read_voice_corpus  # noqa: E402
 from stressvision.voice.speakers import per_speaker_accuracy, speaker_folds  # noqa: E402
 
 
-def profile_params(name: str) -> dict:
-    """params.yaml with a profile's overrides applied."""
+def profile_params(name: str, overrides: dict | None = None) -> dict:
+    """params.yaml with a profile's overrides applied, then `overrides` (dotted keys, as -S)."""
     params = load_params()
-    for dotted, value in load_profile(name).items():
+    values = load_profile(name) | (overrides or {})
+    check_keys(values, params, f"profiles/{name}.yaml and -S")
+    for dotted, value in values.items():
         node = params
         *parents, leaf = dotted.split(".")
         for part in parents:
@@ -53,16 +57,18 @@ def cross_validate(
     classes,
     epochs: int,
     validation: bool = True,
+    overrides: dict | None = None,
 ):
     import keras
 
     from stressvision.export import to_tflite
     from stressvision.litert import TFLiteClassifier
+    from stressvision.voice.augment import speed_copies
     from stressvision.voice.features import FeatureConfig, FeatureExtractor, standardization_statistics
     from stressvision.voice.speakers import speaker_normalize
     from stressvision.voice.training import VoiceTrainConfig, train_voice_model
 
-    params = profile_params(name)
+    params = profile_params(name, overrides)
     mapping = params["voice_map_labels"]
     if epochs:
         params["voice_train"]["epochs"] = epochs
@@ -70,38 +76,49 @@ def cross_validate(
         Section("voice_features", params["voice_features"]), mapping["sample_rate"], mapping["clip_seconds"]
     )
     config = VoiceTrainConfig.from_section(Section("voice_train", params["voice_train"]), features.kind)
-    raw = FeatureExtractor(features).extract(clips)
+    speeds = Section("voice_balance", params["voice_balance"]).float_list(
+        "speed_perturb", minimum=0.5, maximum=2.0
+    )
+    # as voice_balance does: speed copies of every clip, used only when their speaker trains
+    pcm = np.round(clips * 32768.0).astype(np.int16)
+    every = speed_copies({"clips": pcm, "labels": labels, "speakers": speakers}, speeds)
+    all_clips, all_labels = every["clips"].astype(np.float32) / 32768.0, every["labels"]
+    origin = np.tile(speakers, len(speeds) + 1)  # the real speaker of each row, copies included
+    original = np.arange(len(all_labels)) < len(labels)
+    raw = FeatureExtractor(features).extract(all_clips)
     if features.speaker_norm:  # every speaker by their own clips, test speakers too: no labels used
-        raw = speaker_normalize(raw, speakers)
+        raw = speaker_normalize(raw, every["speakers"])
     folds = speaker_folds(speakers, len(set(speakers)))
     predicted = np.full(len(labels), -1)
     predicted_int8 = np.full(len(labels), -1)
     seconds, n_params = [], 0
     for k, test_speakers in enumerate(folds):
         val_speakers = folds[(k + 1) % len(folds)] if validation else []
-        test, val = np.isin(speakers, test_speakers), np.isin(speakers, val_speakers)
-        train = ~(test | val)
+        test_clip = np.isin(speakers, test_speakers)
+        test = original & np.isin(origin, test_speakers)
+        val = original & np.isin(origin, val_speakers)
+        train = ~np.isin(origin, [*test_speakers, *val_speakers])
         statistics = standardization_statistics(features, raw[train]) if features.standardize else None
         extractor = FeatureExtractor(features, statistics)
-        x = extractor.extract(clips) if statistics else raw
+        x = extractor.extract(all_clips) if statistics else raw
         started = time.perf_counter()
         with tempfile.TemporaryDirectory() as work:
             model, _, summary = train_voice_model(
-                config, (x[train], labels[train]), (x[val], labels[val]), len(classes), work
+                config, (x[train], all_labels[train]), (x[val], all_labels[val]), len(classes), work
             )
             seconds.append(time.perf_counter() - started)
             n_params = summary["params"]
-            predicted[test] = model.predict(x[test], verbose=0).argmax(1)
+            predicted[test_clip] = model.predict(x[test], verbose=0).argmax(1)
             path = os.path.join(work, "int8.tflite")
             calibration = x[train][np.random.default_rng(0).permutation(int(train.sum()))[:100]]
             write_bytes(path, to_tflite(model, "int8", calibration))
             int8 = TFLiteClassifier(path)
-            predicted_int8[test] = [
+            predicted_int8[test_clip] = [
                 int8.dequantize_output(int8.invoke_raw(int8.quantize_input(row[None]))[0]).argmax()
                 for row in x[test]
             ]
         keras.backend.clear_session()
-        fold_acc = float((predicted[test] == labels[test]).mean())
+        fold_acc = float((predicted[test_clip] == labels[test_clip]).mean())
         print(
             f"  {name} fold {k + 1}/{len(folds)}: test {', '.join(test_speakers)} "
             f"accuracy {fold_acc:.3f} (val {', '.join(val_speakers) or 'none'}), {seconds[-1]:.0f}s",
@@ -112,6 +129,7 @@ def cross_validate(
         "profile": name,
         "model": config.model,
         "features": f"{features.kind} {features.shape}",
+        "speeds": speeds,
         "params": n_params,
         "accuracy": report["accuracy"],
         "f1_macro": report["f1_macro"],
@@ -134,7 +152,28 @@ def main() -> None:
         action="store_true",
         help="no validation speaker: every speaker but the test one trains (as voice_split.val: 0)",
     )
+    parser.add_argument(
+        "-S",
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a params key for every profile, as dvc exp run -S (voice_train.l2=0.02)",
+    )
     args = parser.parse_args()
+    overrides = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            parser.error(f"-S {item}: expected KEY=VALUE, e.g. voice_train.l2=0.02")
+        overrides[key] = yaml.safe_load(value)
+    for name in args.profiles:  # a bad profile or key stops here, in one line, before any decoding
+        try:
+            profile_params(name, overrides)
+        except StressVisionError as exc:
+            parser.error(str(exc))
+    if overrides:
+        print("voice_speakers: every profile with " + ", ".join(f"{k}={v}" for k, v in overrides.items()))
 
     section = Section.load("voice_map_labels")
     sample_rate, seconds = section.int("sample_rate"), section.float("clip_seconds")
@@ -152,7 +191,9 @@ def main() -> None:
         flush=True,
     )
     results = [
-        cross_validate(p, clips, labels, speakers, label_map.classes, args.epochs, not args.no_validation)
+        cross_validate(
+            p, clips, labels, speakers, label_map.classes, args.epochs, not args.no_validation, overrides
+        )
         for p in args.profiles
     ]
 

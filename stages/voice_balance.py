@@ -15,10 +15,11 @@ def main() -> None:
     from stressvision.labels import class_counts
     from stressvision.params import Section
     from stressvision.reports import class_count_table, plot_class_counts
-    from stressvision.voice.augment import augment_clip
+    from stressvision.voice.augment import augment_clip, speed_copies
 
     params = Section.load("voice_balance")
     method = params.choice("method", ("none", "oversample", "augment"))
+    speeds = params.float_list("speed_perturb", minimum=0.5, maximum=2.0)
     seed = params.int("seed")
     params.check_no_extra_keys()
 
@@ -29,13 +30,15 @@ def main() -> None:
     rng = np.random.default_rng(seed)
     for row in np.flatnonzero(augment_mask):
         balanced["clips"][row] = augment_clip(balanced["clips"][row], rng, meta["sample_rate"])
+    balanced = speed_copies(balanced, speeds)
     save_arrays(Path(args.out) / "train.npz", **balanced)
     report = {
         "method": method,
         "before": class_counts(train["labels"], meta["classes"]),
         "after": class_counts(balanced["labels"], meta["classes"]),
         "augmented": int(augment_mask.sum()),
-        "n": int(len(order)),
+        "speed_copies": int(len(order) * len(speeds)),
+        "n": int(len(balanced["labels"])),
     }
     write_json(args.metrics, report)
     split_meta = read_json(Path(args.split) / "meta.json")
@@ -56,7 +59,7 @@ def main() -> None:
     )
     print(
         f"voice_balance: {method}: {len(train['labels'])} -> {report['n']} train clips "
-        f"({report['augmented']} augmented)"
+        f"({report['augmented']} augmented, {report['speed_copies']} speed copies at {speeds or 'none'})"
     )
 
 

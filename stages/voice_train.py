@@ -22,10 +22,13 @@ def main() -> None:
     train_set = load_arrays(Path(args.features) / "train.npz")
     val_set = load_arrays(Path(args.features) / "val.npz")
     classes = meta["classes"]
+    step = "L-BFGS iteration" if config.solver == "lbfgs" else "epoch"  # one pass over the train split
+    length = f"at most {config.epochs} {step}s" if config.solver == "lbfgs" else f"{config.epochs} epochs"
     print(
         f"voice_train: {config.model} on {len(train_set['labels'])} clips "
         f"({feature_meta['features']['kind']} {tuple(feature_meta['shape'])}), {len(classes)} classes, "
-        f"{config.epochs} epochs; validation on {len(val_set['labels'])} clips of other speakers",
+        f"{length}; "
+        f"validation on {len(val_set['labels'])} clips of other speakers",
         flush=True,
     )
     model_dir = Path(args.model_dir)
@@ -51,13 +54,14 @@ def main() -> None:
         f"voice {config.model}: training curves (validation = unseen speakers)",
         Path(args.plots) / "curves.png",
         kept_epoch=summary["kept_epoch"],
-        kept_label=f"kept epoch, {config.keep}",
+        kept_label=f"kept {step}, {config.keep}",
+        step_name=step,
     )
     validation = "no validation"
     if "val_accuracy" in summary:
         validation = f"val accuracy {summary['val_accuracy']:.4f}"
     print(
-        f"voice_train: kept epoch {summary['kept_epoch']}/{summary['epochs_run']} ({config.keep}), "
+        f"voice_train: kept {step} {summary['kept_epoch']}/{summary['epochs_run']} ({config.keep}), "
         f"train accuracy {summary['accuracy']:.4f}, {validation}, "
         f"{summary['params']} params, {summary['train_seconds']:.0f}s"
     )

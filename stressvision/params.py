@@ -114,6 +114,23 @@ class Section:
             raise ParamsError(self.key(key), f"unknown {unknown[0]!r}; choose from: {', '.join(allowed)}")
         return value
 
+    def float_list(
+        self, key: str, default: Any = ..., *, minimum: float | None = None, maximum: float | None = None
+    ) -> list[float]:
+        """A list of numbers, each in [minimum, maximum], none repeated; empty is allowed (off)."""
+        value = self.raw(key, default)
+        numbers = isinstance(value, list) and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
+        )
+        if not numbers:
+            raise ParamsError(self.key(key), f"expected a list of numbers like [0.9, 1.1], got {value!r}")
+        for v in value:
+            if (minimum is not None and v < minimum) or (maximum is not None and v > maximum):
+                raise ParamsError(self.key(key), f"each value must be in [{minimum}, {maximum}], got {v}")
+        if len(set(value)) != len(value):
+            raise ParamsError(self.key(key), f"values repeat: {value}")
+        return [float(v) for v in value]
+
     def check_no_extra_keys(self) -> None:
         extra = sorted(set(self.values) - self._read)
         if extra:

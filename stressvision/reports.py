@@ -41,9 +41,11 @@ def plot_training_curves(
     path: str | os.PathLike,
     kept_epoch: int | None = None,
     kept_label: str = "best epoch",
+    step_name: str = "epoch",
 ) -> None:
-    """Loss and accuracy per epoch, train against validation (where there is one), the kept
-    model's epoch marked (1-based; by default the best on validation accuracy)."""
+    """Loss and accuracy per epoch (or per `step_name`: an L-BFGS iteration), train against
+    validation (where there is one), the kept model's step marked (1-based; by default the best
+    on validation accuracy)."""
     plt = _pyplot()
     epochs = np.arange(1, len(history["loss"]) + 1)
     best = kept_epoch or int(np.argmax(history["val_accuracy"])) + 1
@@ -53,9 +55,9 @@ def plot_training_curves(
         if f"val_{metric}" in history:
             ax.plot(epochs, history[f"val_{metric}"], marker="o", ms=3, label=f"validation {metric}")
         ax.axvline(best, color="grey", linestyle="--", linewidth=1, label=f"{kept_label} ({best})")
-        ax.set_xlabel("epoch")
+        ax.set_xlabel(step_name)
         ax.set_ylabel(metric)
-        ax.set_title(f"{metric} per epoch")
+        ax.set_title(f"{metric} per {step_name}")
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(title)

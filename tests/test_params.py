@@ -127,3 +127,15 @@ def test_stage_scripts_fail_with_one_line_naming_the_key(tmp_path, updates, modu
     lines = error_lines(result.stderr)
     assert len(lines) == 1 and key in lines[0], result.stderr
     assert not any(p.name != "params.yaml" and p.is_file() for p in tmp_path.iterdir())
+
+
+def test_voice_benchmark_overrides_apply_after_the_profile_and_are_checked():
+    from benchmarks.voice_speakers import profile_params
+    from stressvision.profiles import ProfileError
+
+    params = profile_params("voice_prosody_mlp", {"voice_train.l2": 0.02, "voice_split.val": 0.0})
+    assert params["voice_train"]["l2"] == 0.02 and params["voice_split"]["val"] == 0.0
+    assert params["voice_train"]["model"] == "functionals_mlp"  # the profile's
+    assert params["voice_train"]["solver"] == "adam"
+    with pytest.raises(ProfileError, match="voice_train.l22: not a key of params.yaml"):
+        profile_params("voice_prosody_mlp", {"voice_train.l22": 0.02})

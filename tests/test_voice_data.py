@@ -13,6 +13,7 @@ from benchmarks.project_copy import ROOT
 from stressvision.errors import DataError, ParamsError
 from stressvision.params import Section
 from stressvision.voice.audio import AudioError, decode_wav, encode_wav, fix_length, load_clip, resample
+from stressvision.voice.augment import change_speed, speed_copies
 from stressvision.voice.corpora import VOICE_EMOTIONS, label_from_path, read_voice_corpus
 from stressvision.voice.download import CORPUS_FILE, fetch_voice_corpus
 from stressvision.voice.sample_voices import write_sample_corpus
@@ -221,3 +222,60 @@ def test_real_emodb_reads_every_file_with_its_speaker_and_emotion():
     emotions = {VOICE_EMOTIONS[e] for e in corpus.emotions}
     assert emotions == {"angry", "boredom", "disgust", "fear", "happy", "sad", "neutral"}
     assert np.abs(corpus.clips).max() > 8000  # real speech, not near-silence
+
+
+def dominant_hz(clip: np.ndarray, rate: int) -> float:
+    spectrum = np.abs(np.fft.rfft(clip.astype(np.float64) * np.hanning(len(clip))))
+    return float(np.argmax(spectrum) * rate / len(clip))
+
+
+@pytest.mark.parametrize("factor", [0.9, 1.1])
+def test_a_speed_copy_moves_pitch_and_tempo_and_keeps_the_length(factor):
+    rate = 16000
+    t = np.arange(rate) / rate  # 1 s: a 200 Hz tone sounding from 0.25 to 0.75 s
+    tone = np.where((t >= 0.25) & (t < 0.75), 10000 * np.sin(2 * np.pi * 200 * t), 0)
+    clip = np.round(tone).astype(np.int16)
+    fast = change_speed(clip, factor)
+    assert fast.dtype == np.int16 and len(fast) == len(clip)
+    assert dominant_hz(fast, rate) == pytest.approx(200 * factor, abs=2.5)
+    sounding = np.flatnonzero(np.abs(fast) > 3000)
+    assert (sounding[-1] - sounding[0]) / rate == pytest.approx(0.5 / factor, abs=0.005)
+    loud = np.round(np.sign(tone) * 32767).astype(np.int16)  # a square wave rings past full scale
+    assert change_speed(loud, factor).dtype == np.int16
+
+
+def test_speed_copies_follow_the_clips_under_their_own_speaker_names():
+    split = {
+        "clips": np.arange(3 * 400, dtype=np.int16).reshape(3, 400),
+        "labels": np.array([0, 1, 2]),
+        "speakers": np.array(["emodb:03", "emodb:03", "emodb:08"]),
+    }
+    out = speed_copies(split, [0.9, 1.1])
+    assert len(out["labels"]) == 9 and list(out["labels"]) == [0, 1, 2] * 3
+    np.testing.assert_array_equal(out["clips"][:3], split["clips"])
+    np.testing.assert_array_equal(out["clips"][3], change_speed(split["clips"][0], 0.9))
+    assert list(out["speakers"][3:]) == [
+        "emodb:03@x0.9",
+        "emodb:03@x0.9",
+        "emodb:08@x0.9",
+        "emodb:03@x1.1",
+        "emodb:03@x1.1",
+        "emodb:08@x1.1",
+    ]
+    assert speed_copies(split, [])["clips"].shape == (3, 400)
+
+
+@pytest.mark.parametrize(
+    "value,message",
+    [
+        ([0.3], "voice_balance.speed_perturb: each value must be in [0.5, 2.0], got 0.3"),
+        ([0.9, 0.9], "voice_balance.speed_perturb: values repeat"),
+        (0.9, "voice_balance.speed_perturb: expected a list of numbers like [0.9, 1.1], got 0.9"),
+        (["fast"], "expected a list of numbers"),
+    ],
+)
+def test_speed_perturb_param_errors(value, message):
+    section = Section("voice_balance", {"speed_perturb": value})
+    with pytest.raises(ParamsError) as error:
+        section.float_list("speed_perturb", minimum=0.5, maximum=2.0)
+    assert message in str(error.value)

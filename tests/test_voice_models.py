@@ -25,12 +25,19 @@ from stressvision.voice.features import (
     standardization_statistics,
 )
 from stressvision.voice.models import build_lstm_baseline
+from stressvision.voice.softmax_regression import fit_softmax_regression
 from stressvision.voice.speakers import speaker_normalize
-from stressvision.voice.training import VoiceTrainConfig, build_voice_model, make_voice_dataset
+from stressvision.voice.training import (
+    VoiceTrainConfig,
+    build_voice_model,
+    make_voice_dataset,
+    train_voice_model,
+)
 from tests.conftest import default_params
 
 TRAIN_PARAMS = {
     "model": "functionals_mlp",
+    "solver": "adam",
     "epochs": 2,
     "batch_size": 8,
     "learning_rate": 0.001,
@@ -293,3 +300,88 @@ def test_training_batches_are_masked_mixed_and_the_same_for_the_same_seed():
     assert np.allclose(y1.numpy().sum(1), 1) and (y1.numpy().max(1) < 1).any()  # mixed-up labels
     x_val, y_val = next(iter(make_voice_dataset(features, labels, 4, 8, False)))
     assert (x_val.numpy() == 1).all() and set(np.unique(y_val.numpy())) == {0, 1}
+
+
+LBFGS_PARAMS = TRAIN_PARAMS | {"model": "linear_softmax", "solver": "lbfgs", "dropout": 0.0}
+LBFGS_PARAMS |= {"mixup_alpha": 0.0, "l2": 0.01, "epochs": 500}
+
+
+def separable_clusters(n: int, dims: int, classes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Overlapping Gaussian clusters of unequal sizes: a problem with a unique, finite optimum."""
+    rng = np.random.default_rng(seed)
+    labels = rng.choice(classes, n, p=np.arange(1, classes + 1) / np.arange(1, classes + 1).sum())
+    centres = rng.standard_normal((classes, dims))
+    return (centres[labels] + 1.5 * rng.standard_normal((n, dims))).astype(np.float32), labels
+
+
+def test_lbfgs_reaches_the_optimum_of_the_loss_keras_reports():
+    """The fit is scikit-learn's class-weighted logistic regression at C = 1 / (2 l2 n), and
+    the loss it minimises is the loss Keras computes for the same weights."""
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = separable_clusters(240, 12, 4, seed=0)
+    config = VoiceTrainConfig.from_section(Section("voice_train", LBFGS_PARAMS), "paralinguistic")
+    model, history, summary = train_voice_model(config, (x, y), (x[:0], y[:0]), 4, "unused")
+    assert summary["kept_epoch"] == summary["epochs_run"] == len(history["loss"]) < 500
+    assert summary["converged"]
+    counts = np.bincount(y)
+    weights = (len(y) / (4 * counts))[y]
+    reference = LogisticRegression(C=1 / (2 * 0.01 * len(y)), tol=1e-10, max_iter=10_000)
+    reference.fit(x.astype(np.float64), y, sample_weight=weights)
+    kernel, bias = model.get_layer("probabilities").get_weights()
+    np.testing.assert_allclose(kernel, reference.coef_.T, atol=2e-4)
+    np.testing.assert_allclose(
+        bias - bias.mean(), reference.intercept_ - reference.intercept_.mean(), atol=2e-4
+    )
+    model.compile(loss=keras.losses.CategoricalCrossentropy())
+    keras_loss = model.evaluate(x, np.eye(4)[y], sample_weight=weights, batch_size=len(y), verbose=0)
+    assert keras_loss == pytest.approx(history["loss"][-1], rel=1e-5)
+    assert history["loss"][-1] < history["loss"][0]
+
+
+def test_lbfgs_beats_adam_on_the_same_loss():
+    """Minibatch Adam for as many epochs ends above the optimum L-BFGS finds."""
+    x, y = separable_clusters(300, 40, 5, seed=1)
+    adam = VoiceTrainConfig.from_section(
+        Section("voice_train", LBFGS_PARAMS | {"solver": "adam", "epochs": 30, "learning_rate": 0.01}),
+        "paralinguistic",
+    )
+    _, adam_history, _ = train_voice_model(adam, (x, y), (x[:0], y[:0]), 5, "unused")
+    config = VoiceTrainConfig.from_section(Section("voice_train", LBFGS_PARAMS), "paralinguistic")
+    _, history, _ = train_voice_model(config, (x, y), (x[:0], y[:0]), 5, "unused")
+    assert history["loss"][-1] < adam_history["loss"][-1] - 1e-3
+
+
+def test_lbfgs_keeps_the_iteration_best_on_validation_and_stops_early():
+    x, y = separable_clusters(300, 30, 3, seed=2)
+    (x_train, y_train), (x_val, y_val) = (x[:60], y[:60]), (x[60:], y[60:])
+    params = LBFGS_PARAMS | {"keep": "best", "l2": 1e-5, "early_stopping_patience": 15}
+    config = VoiceTrainConfig.from_section(Section("voice_train", params), "paralinguistic")
+    model, history, summary = train_voice_model(config, (x_train, y_train), (x_val, y_val), 3, "unused")
+    best = int(np.argmax(history["val_accuracy"]))
+    assert summary["kept_epoch"] == best + 1 and summary["val_accuracy"] == history["val_accuracy"][best]
+    assert len(history["val_accuracy"]) == best + 1 + 15  # stopped 15 iterations after the best
+    predicted = model.predict(x_val, verbose=0).argmax(1)
+    assert (predicted == y_val).mean() == pytest.approx(history["val_accuracy"][best])
+
+
+def test_fit_softmax_regression_stops_at_max_iterations_and_says_it_did_not_converge():
+    x, y = separable_clusters(200, 20, 3, seed=3)
+    short = fit_softmax_regression(x, y, 3, l2=1e-4, max_iterations=3)
+    assert short.iterations == 3 and not short.converged
+    full = fit_softmax_regression(x, y, 3, l2=1e-4, max_iterations=2000)
+    assert full.converged and full.iterations > 3
+
+
+@pytest.mark.parametrize(
+    "updates,message",
+    [
+        ({"model": "functionals_mlp"}, "voice_train.solver: lbfgs solves the convex linear_softmax only"),
+        ({"dropout": 0.2}, "voice_train.dropout: must be 0 with solver: lbfgs"),
+        ({"mixup_alpha": 0.2}, "voice_train.mixup_alpha: must be 0 with solver: lbfgs"),
+        ({"solver": "sgd"}, "voice_train.solver"),
+    ],
+)
+def test_lbfgs_param_errors(updates, message):
+    with pytest.raises(ParamsError, match=message):
+        VoiceTrainConfig.from_section(Section("voice_train", LBFGS_PARAMS | updates), "paralinguistic")

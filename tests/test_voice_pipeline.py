@@ -35,6 +35,24 @@ def test_voice_split_is_speaker_independent_and_the_model_beats_chance(pipeline_
     assert quantize["int8"]["accuracy"] >= quantize["float32"]["accuracy"] - 0.05, quantize
 
 
+def test_the_train_split_gets_speed_copies_normalised_as_their_own_speakers(pipeline_project: Path):
+    """voice_balance adds a copy of each train clip at 0.9 and 1.1 (the default); val and test
+    keep only real clips; each copy set is speaker-normalised by its own statistics."""
+    balance = read(pipeline_project, "metrics/voice/balance.json")
+    split = np.load(pipeline_project / "data/voice/split/train.npz")
+    train = np.load(pipeline_project / "data/voice/balanced/train.npz")
+    n = len(split["labels"])
+    assert balance["speed_copies"] == 2 * n and balance["n"] == len(train["labels"]) == 3 * n
+    assert {s.split("@")[-1] for s in train["speakers"][n:].tolist()} == {"x0.9", "x1.1"}
+    features = np.load(pipeline_project / "data/voice/features/train.npz")
+    for speaker in set(features["speakers"].tolist()):  # mean 0, std 1 per (copy of a) speaker
+        rows = features["features"][features["speakers"] == speaker].astype(np.float64)
+        assert np.abs(rows.mean(0)).max() < 0.02, speaker  # float32 noise on near-constant values
+        assert np.median(np.abs(rows.std(0) - 1)) < 1e-3, speaker
+    for name in ("val", "test"):
+        assert "@" not in "".join(np.load(pipeline_project / f"data/voice/features/{name}.npz")["speakers"])
+
+
 def test_voice_tflite_chain_matches_keras_on_the_wav_clips(pipeline_project: Path):
     import keras
 
@@ -84,8 +102,8 @@ def test_the_lstm_baseline_profile_runs_through_export(pipeline_project: Path):
     params["voice_train"]["epochs"] = 15
     (pipeline_project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     result = run(["dvc", "repro", "voice_benchmark"], pipeline_project)
-    ran = ran_stages(result.stdout)
-    assert ran == ["voice_features", "voice_train", "voice_quantize", "voice_benchmark"]
+    ran = ran_stages(result.stdout)  # the baseline's profile turns the speed copies off
+    assert ran == ["voice_balance", "voice_features", "voice_train", "voice_quantize", "voice_benchmark"]
     assert not set(ran) & set(STAGES)
     assert read(pipeline_project, "models/voice/keras/model_config.json")["model"] == "lstm_baseline"
     assert np.load(pipeline_project / "data/voice/features/test.npz")["features"].shape[1:] == (40, 1)

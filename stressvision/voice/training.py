@@ -16,6 +16,11 @@ from stressvision.fitting import balanced_class_weights, fit_summary
 from stressvision.params import Section
 from stressvision.voice.features import STATISTICS_KINDS
 from stressvision.voice.models import VOICE_MODELS
+from stressvision.voice.softmax_regression import (
+    SoftmaxRegression,
+    fit_softmax_regression,
+    penalised_cross_entropy,
+)
 
 MODEL_FEATURES = {
     "functionals_mlp": STATISTICS_KINDS,
@@ -25,6 +30,7 @@ MODEL_FEATURES = {
 }
 LR_SCHEDULES = ("constant", "cosine")
 L2_MODELS = ("functionals_mlp", "linear_softmax")  # the models whose dense layers take voice_train.l2
+SOLVERS = ("adam", "lbfgs")  # lbfgs: the convex linear_softmax only, solved to its optimum
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,7 @@ class SpecAugmentConfig:
 @dataclass(frozen=True)
 class VoiceTrainConfig:
     model: str
+    solver: str  # adam (minibatches) | lbfgs (full batch, `epochs` = at most that many iterations)
     epochs: int
     batch_size: int
     learning_rate: float
@@ -66,6 +73,7 @@ class VoiceTrainConfig:
     def from_section(cls, section: Section, feature_kind: str) -> VoiceTrainConfig:
         config = cls(
             model=section.choice("model", tuple(VOICE_MODELS)),
+            solver=section.choice("solver", SOLVERS),
             epochs=section.int("epochs", minimum=1),
             batch_size=section.int("batch_size", minimum=1),
             learning_rate=section.float("learning_rate", minimum=1e-7, maximum=1.0),
@@ -86,6 +94,19 @@ class VoiceTrainConfig:
                 f"{config.model} needs voice_features.kind {' or '.join(MODEL_FEATURES[config.model])}, "
                 f"the features are {feature_kind}; set both (see README: voice profiles)",
             )
+        if config.solver == "lbfgs":
+            if config.model != "linear_softmax":
+                raise ParamsError(
+                    section.key("solver"),
+                    f"lbfgs solves the convex linear_softmax only, not {config.model}; use solver: adam",
+                )
+            for key, value in (("dropout", config.dropout), ("mixup_alpha", config.mixup_alpha)):
+                if value:
+                    raise ParamsError(
+                        section.key(key),
+                        "must be 0 with solver: lbfgs (it minimises one fixed loss); "
+                        "set it to 0 or use solver: adam",
+                    )
         return config
 
 
@@ -174,6 +195,8 @@ def train_voice_model(
         )
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()
+    if config.solver == "lbfgs":
+        return _train_lbfgs(config, train_data, val_data, num_classes, extra_callbacks)
     checkpoint = Path(work_dir) / "best.keras"
     train_ds = make_voice_dataset(*train_data, num_classes, config.batch_size, True, config)
     val_ds = make_voice_dataset(*val_data, num_classes, config.batch_size, False) if validate else None
@@ -219,3 +242,69 @@ def train_voice_model(
         kept_epoch, best = len(history.history["loss"]) - 1, model
     summary = fit_summary(history.history, int(best.count_params()), kept_epoch, seconds, "kept_epoch")
     return best, history.history, summary
+
+
+def _train_lbfgs(
+    config: VoiceTrainConfig,
+    train_data: tuple[np.ndarray, np.ndarray],
+    val_data: tuple[np.ndarray, np.ndarray],
+    num_classes: int,
+    extra_callbacks: list | None,
+) -> tuple[keras.Model, dict[str, list[float]], dict[str, float]]:
+    """linear_softmax by full-batch L-BFGS; each iteration is logged as an epoch would be."""
+    (x, y), (x_val, y_val) = train_data, val_data
+    validate = len(y_val) > 0
+    weights = np.ones(len(y))
+    if config.class_weights:
+        weights = np.array(list(balanced_class_weights(y, num_classes).values()))[y]
+    model = build_voice_model(config, x.shape[1:], num_classes)
+    callbacks = keras.callbacks.CallbackList(extra_callbacks or [], model=model)
+    history: dict[str, list[float]] = {}
+    kept: list[SoftmaxRegression] = []
+    stopped_early = [False]
+    patience = config.early_stopping_patience
+
+    def on_iteration(fit: SoftmaxRegression) -> bool:
+        probabilities = fit.probabilities(x)
+        logs = {
+            "loss": penalised_cross_entropy(probabilities, y, weights, fit.kernel, config.l2),
+            "accuracy": float((probabilities.argmax(1) == y).mean()),
+        }
+        if validate:
+            val_probabilities = fit.probabilities(x_val)
+            logs["val_loss"] = penalised_cross_entropy(
+                val_probabilities, y_val, np.ones(len(y_val)), fit.kernel, config.l2
+            )
+            logs["val_accuracy"] = float((val_probabilities.argmax(1) == y_val).mean())
+        for key, value in logs.items():
+            history.setdefault(key, []).append(value)
+        callbacks.on_epoch_end(fit.iterations - 1, logs)
+        if config.keep == "last" or not kept or logs["val_accuracy"] > max(history["val_accuracy"][:-1]):
+            kept[:] = [fit]
+        best = int(np.argmax(history["val_accuracy"])) if validate else fit.iterations - 1
+        stopped_early[:] = [bool(patience) and fit.iterations - 1 - best >= patience]
+        return stopped_early[0]
+
+    started = time.perf_counter()
+    callbacks.on_train_begin()
+    final = fit_softmax_regression(x, y, num_classes, config.l2, weights, config.epochs, on_iteration)
+    callbacks.on_train_end()
+    seconds = time.perf_counter() - started
+    if config.keep == "last":
+        kept[:] = [final]
+    chosen = kept[0]
+    model.get_layer("probabilities").set_weights(
+        [chosen.kernel.astype(np.float32), chosen.bias.astype(np.float32)]
+    )
+    if final.converged:
+        status = "converged"
+    elif final.iterations >= config.epochs:
+        status = "not converged: raise voice_train.epochs"
+    elif stopped_early[0]:
+        status = f"stopped early ({patience} iterations without a validation gain)"
+    else:
+        status = "stopped by L-BFGS before converging"
+    print(f"lbfgs: {final.iterations} iterations, {status}", flush=True)
+    summary = fit_summary(history, int(model.count_params()), chosen.iterations - 1, seconds, "kept_epoch")
+    summary["converged"] = final.converged
+    return model, history, summary
