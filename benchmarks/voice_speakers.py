@@ -3,8 +3,10 @@
 Every speaker is the test speaker of exactly one fold; another speaker validates, the rest
 train (`--no-validation`: all the others train, for profiles that keep the last epoch);
 features are standardised with the train speakers' statistics only, or, with
-`voice_features.speaker_norm`, every speaker's by their own clips (no labels). Each fold's
-model is also exported to INT8 TFLite and scored with LiteRT, features.tflite included.
+`voice_features.speaker_norm`, every speaker's by their own clips (no labels). With
+`voice_balance.speed_perturb` the train speakers' clips are joined by their speed copies, as
+the voice_balance stage does. Each fold's model is also exported to INT8 TFLite and scored
+with LiteRT, features.tflite included. `-S key=value` overrides params for every profile.
 
     python -m benchmarks.voice_speakers --archive ../shared/datasets/emodb.zip \\
         --profiles voice_functionals_mlp voice_cnn_logmel voice_lstm_baseline

@@ -22,7 +22,7 @@ def main() -> None:
     train_set = load_arrays(Path(args.features) / "train.npz")
     val_set = load_arrays(Path(args.features) / "val.npz")
     classes = meta["classes"]
-    step = "L-BFGS iteration" if config.solver == "lbfgs" else "epoch"  # one pass over the train split
+    step = "L-BFGS iteration" if config.solver == "lbfgs" else "epoch"
     length = f"at most {config.epochs} {step}s" if config.solver == "lbfgs" else f"{config.epochs} epochs"
     print(
         f"voice_train: {config.model} on {len(train_set['labels'])} clips "
