@@ -169,15 +169,18 @@ def main() -> None:
         if not sep:
             parser.error(f"-S {item}: expected KEY=VALUE, e.g. voice_train.l2=0.02")
         overrides[key] = yaml.safe_load(value)
-    for name in args.profiles:  # a bad profile or key stops here, in one line, before any decoding
+    mappings = []  # a bad profile or key stops here, in one line, before any decoding
+    for name in args.profiles:
         try:
-            profile_params(name, overrides)
+            mappings.append(profile_params(name, overrides)["voice_map_labels"])
         except StressVisionError as exc:
             parser.error(str(exc))
+    if any(mapping != mappings[0] for mapping in mappings):
+        parser.error("the profiles set voice_map_labels differently: benchmark them one at a time")
     if overrides:
         print("voice_speakers: every profile with " + ", ".join(f"{k}={v}" for k, v in overrides.items()))
 
-    section = Section.load("voice_map_labels")
+    section = Section("voice_map_labels", mappings[0])  # the labels every profile is scored on
     sample_rate, seconds = section.int("sample_rate"), section.float("clip_seconds")
     label_map = label_map_from_params(section, VOICE_EMOTIONS)
     started = time.perf_counter()
