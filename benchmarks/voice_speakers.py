@@ -53,7 +53,7 @@ def profile_params(name: str, overrides: dict | None = None) -> dict:
 
 def cross_validate(
     name: str,
-    clips: np.ndarray,
+    clips: np.ndarray,  # int16, as the split stores them
     labels: np.ndarray,
     speakers: np.ndarray,
     classes,
@@ -82,8 +82,7 @@ def cross_validate(
         "speed_perturb", minimum=0.5, maximum=2.0
     )
     # as voice_balance does: speed copies of every clip, used only when their speaker trains
-    pcm = np.round(clips * 32768.0).astype(np.int16)
-    every = speed_copies({"clips": pcm, "labels": labels, "speakers": speakers}, speeds)
+    every = speed_copies({"clips": clips, "labels": labels, "speakers": speakers}, speeds)
     all_clips, all_labels = every["clips"].astype(np.float32) / 32768.0, every["labels"]
     origin = np.tile(speakers, len(speeds) + 1)  # the real speaker of each row, copies included
     original = np.arange(len(all_labels)) < len(labels)
@@ -187,7 +186,7 @@ def main() -> None:
     corpus = read_voice_corpus(args.archive, sample_rate, seconds)
     labels = label_map.source_to_target_index(VOICE_EMOTIONS)[corpus.emotions]
     keep = labels >= 0
-    clips = corpus.clips[keep].astype(np.float32) / 32768.0
+    clips = corpus.clips[keep]
     labels, speakers = labels[keep].astype(np.int64), corpus.speakers[keep]
     print(
         f"voice_speakers: {len(labels)} clips, {len(set(speakers))} speakers, "
