@@ -58,6 +58,7 @@ def main() -> None:
         )
         if units:
             model = sum_into_classes(model, [classes.index(c) for c in units.values()], len(classes))
+        if units and len(val_set["labels"]):
             predicted = model.predict(val_set["images"], batch_size=256, verbose=0).argmax(1)
             summary["val_class_accuracy"] = float((predicted == val_set["labels"]).mean())
         return model, history, summary
@@ -69,14 +70,21 @@ def main() -> None:
     )
     write_json(args.metrics, summary)
     write_history_csv(history, Path(args.plots) / "history.csv")
-    plot_training_curves(history, f"{config.model}: training curves", Path(args.plots) / "curves.png")
-    print(
-        f"train: best epoch {summary['best_epoch']}/{summary['epochs_run']}, "
-        f"val accuracy {summary['val_accuracy']:.4f}"
-        + (f" ({summary['val_class_accuracy']:.4f} in the classes)" if units else "")
-        + f", {summary['params']} params, "
-        f"{summary['train_seconds']:.0f}s"
+    kept_last = "kept_epoch" in summary  # split.val: 0, nothing to pick an epoch with
+    plot_training_curves(
+        history,
+        f"{config.model}: training curves",
+        Path(args.plots) / "curves.png",
+        **({"kept_epoch": summary["kept_epoch"], "kept_label": "kept: the last epoch"} if kept_last else {}),
     )
+    if kept_last:
+        kept = f"kept the last epoch, {summary['kept_epoch']} (no validation faces)"
+        kept += f", train accuracy {summary['accuracy']:.4f}"
+    else:
+        kept = f"best epoch {summary['best_epoch']}/{summary['epochs_run']}"
+        kept += f", val accuracy {summary['val_accuracy']:.4f}"
+        kept += f" ({summary['val_class_accuracy']:.4f} in the classes)" if units else ""
+    print(f"train: {kept}, {summary['params']} params, {summary['train_seconds']:.0f}s")
 
 
 if __name__ == "__main__":

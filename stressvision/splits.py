@@ -22,8 +22,8 @@ class SplitConfig:
     @classmethod
     def from_section(cls, section: Section) -> SplitConfig:
         ratios = {name: section.float(name, minimum=0.0, maximum=1.0) for name in SPLITS}
-        if ratios["train"] == 0 or ratios["val"] == 0:
-            raise ParamsError(section.key("train/val"), "train and val ratios must be above 0")
+        if ratios["train"] == 0:
+            raise ParamsError(section.key("train"), "must be above 0")
         total = sum(ratios.values())
         if abs(total - 1.0) > 1e-6:
             raise ParamsError(
@@ -69,7 +69,8 @@ def split_indices(
     With `use_official_test` and a source that has an official test split (FER-2013's
     PrivateTest), that split is the test set, so scores compare with the literature; an
     official validation split (the CSV's PublicTest) is the val set, else train and val
-    divide the official training images in the train:val ratio. Faces without an official
+    divide the official training images in the train:val ratio; with a val ratio of 0 all of
+    them train. Faces without an official
     split (the user's photos) are split class by class in the configured ratios.
     """
     all_idx = np.arange(len(labels))
@@ -81,8 +82,12 @@ def split_indices(
 
     official_train = all_idx[official_split == OFFICIAL_TRAIN]
     official_val = all_idx[official_split == OFFICIAL_VAL]
-    if len(official_val):
-        parts = {"train": official_train, "val": official_val, "test": np.zeros(0, np.int64)}
+    none = np.zeros(0, np.int64)
+    if config.ratios["val"] == 0:  # no validation: every official training and validation face trains
+        parts = {"train": np.concatenate([official_train, official_val]), "val": none, "test": none}
+        how = "official test split, no validation split"
+    elif len(official_val):
+        parts = {"train": official_train, "val": official_val, "test": none}
         how = "official test split, official validation split"
     else:
         train_val = {"train": config.ratios["train"], "val": config.ratios["val"], "test": 0.0}

@@ -274,6 +274,9 @@ def train(
 ) -> tuple[keras.Model, dict[str, list[float]], dict[str, float]]:
     """Fit with early stopping, LR decay and a best-on-val checkpoint; return the best model.
 
+    With no validation faces (`split.val: 0`, every official training face trains) nothing
+    can pick an epoch: the model of the last epoch is kept, so the schedule must be `cosine`.
+
     `soft_targets` (one row per training face, see soft_labels.learned_targets) are what the
     model is distilled from when `config.distill.soft_labels` is set. The returned model is
     always float32 (rebuilt after mixed-precision training) and is the student alone when
@@ -281,6 +284,12 @@ def train(
     """
     if config.distill.soft_labels and soft_targets is None:
         raise ValueError("train.distill.soft_labels is set: pass the faces' soft_targets")
+    validate = len(val_data[1]) > 0
+    if not validate and config.lr_schedule == "plateau":
+        raise ParamsError(
+            "train.lr_schedule",
+            "plateau watches the validation loss, and split.val: 0 leaves no validation faces: use cosine",
+        )
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()  # same params, same model: runs compare
     work_dir = Path(work_dir)
@@ -294,9 +303,11 @@ def train(
     train_ds = make_dataset(
         *train_data, num_classes, config.batch_size, True, augment, config.seed, config.cache, soft
     )
-    val_ds = make_dataset(
-        *val_data, num_classes, config.batch_size, False, cache=config.cache, soft_targets=val_soft
-    )
+    val_ds = None
+    if validate:
+        val_ds = make_dataset(
+            *val_data, num_classes, config.batch_size, False, cache=config.cache, soft_targets=val_soft
+        )
     steps_per_epoch = -(-len(train_data[1]) // config.batch_size)
 
     strategy = distribution_strategy(config.distribute)
@@ -325,13 +336,14 @@ def train(
             f"T {config.distill.temperature})",
             flush=True,
         )
-    callbacks = [
-        StudentCheckpoint(checkpoint, student, monitor="val_accuracy", mode="max", save_best_only=True),
-        keras.callbacks.EarlyStopping(
-            monitor="val_accuracy", patience=config.early_stopping_patience, mode="max"
-        ),
-        *(extra_callbacks or []),
-    ]
+    callbacks = list(extra_callbacks or [])
+    if validate:
+        callbacks[:0] = [
+            StudentCheckpoint(checkpoint, student, monitor="val_accuracy", mode="max", save_best_only=True),
+            keras.callbacks.EarlyStopping(
+                monitor="val_accuracy", patience=config.early_stopping_patience, mode="max"
+            ),
+        ]
     if config.lr_schedule == "plateau":
         callbacks.insert(
             2,
@@ -354,10 +366,12 @@ def train(
         verbose=2,
     )
     seconds = time.perf_counter() - started
-    best = keras.models.load_model(checkpoint)
+    if validate:
+        kept = keras.models.load_model(checkpoint)
+        epoch, epoch_key = int(np.argmax(history.history["val_accuracy"])), "best_epoch"
+    else:
+        kept, epoch, epoch_key = student, len(history.history["loss"]) - 1, "kept_epoch"
     if config.precision != "float32":
-        best = build_float32(config, num_classes, best)
-    val_acc = history.history["val_accuracy"]
-    best_epoch = int(np.argmax(val_acc))
-    summary = fit_summary(history.history, int(best.count_params()), best_epoch, seconds)
-    return best, history.history, summary
+        kept = build_float32(config, num_classes, kept)
+    summary = fit_summary(history.history, int(kept.count_params()), epoch, seconds, epoch_key)
+    return kept, history.history, summary

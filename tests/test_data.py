@@ -172,6 +172,24 @@ def test_official_validation_and_own_photos():
     assert own == {"train": 6, "val": 2, "test": 2}
 
 
+def test_val_ratio_zero_trains_on_every_official_training_and_validation_face():
+    labels = np.r_[np.zeros(40), np.ones(40), np.full(10, 2)].astype(int)
+    official = np.r_[np.full(30, OFFICIAL_TRAIN), np.full(5, OFFICIAL_VAL), np.full(5, OFFICIAL_TEST)]
+    official = np.r_[official, official, np.full(10, -1)]  # class 2: the user's own photos
+    config = SplitConfig({"train": 0.8, "val": 0.0, "test": 0.2}, seed=0, use_official_test=True)
+    idx, how = split_indices(labels, official, config)
+    assert how == "official test split, no validation split; your own photos split in the configured ratios"
+    assert len(idx["val"]) == 0 and idx["val"].dtype == np.int64
+    official_train = np.flatnonzero(np.isin(official, (OFFICIAL_TRAIN, OFFICIAL_VAL)))
+    assert set(official_train) <= set(idx["train"])
+    assert set(np.flatnonzero(official == OFFICIAL_TEST)) <= set(idx["test"])
+    own = {s: int((labels[idx[s]] == 2).sum()) for s in idx}
+    assert own == {"train": 8, "val": 0, "test": 2}
+
+    random, _ = split_indices(labels, np.full(90, -1), config)  # no official test split either
+    assert [len(random[s]) for s in ("train", "val", "test")] == [72, 0, 18]
+
+
 def test_tiny_class_goes_to_train_instead_of_failing():
     labels = np.r_[np.zeros(50), np.ones(2)].astype(int)
     config = SplitConfig({"train": 0.7, "val": 0.15, "test": 0.15}, seed=0, use_official_test=False)

@@ -165,6 +165,33 @@ def test_distillation_trains_the_student_from_a_teacher(tmp_path):
         train(config, (images, labels), (images, labels), NUM_CLASSES, tmp_path)
 
 
+class WeightsAtEpochEnd(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.weights = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.weights.append([w.copy() for w in self.model.get_weights()])
+
+
+@pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16"])
+def test_without_validation_faces_the_last_epoch_is_kept(tmp_path, precision):
+    images, labels = faces(32)
+    none = (images[:0], labels[:0])
+    config = train_config(epochs=3, lr_schedule="cosine", warmup_epochs=1, precision=precision, augment=True)
+    seen = WeightsAtEpochEnd()
+    model, history, summary = train(config, (images, labels), none, NUM_CLASSES, tmp_path, [seen])
+    assert summary["epochs_run"] == summary["kept_epoch"] == 3 and "best_epoch" not in summary
+    assert "val_accuracy" not in history and summary["accuracy"] == history["accuracy"][-1]
+    assert not np.allclose(seen.weights[1][0], seen.weights[2][0])  # the epochs differ
+    for kept, last in zip(model.get_weights(), seen.weights[-1]):
+        np.testing.assert_array_equal(kept, last)
+    assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
+
+    with pytest.raises(ParamsError, match="train.lr_schedule: plateau watches the validation loss"):
+        train(train_config(lr_schedule="plateau"), (images, labels), none, NUM_CLASSES, tmp_path)
+
+
 def test_mixed_bfloat16_training_exports_a_matching_float32_tflite(tmp_path):
     images, labels = faces(32)
     config = train_config(precision="mixed_bfloat16", epochs=2, lr_schedule="cosine", warmup_epochs=1)

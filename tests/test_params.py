@@ -55,6 +55,7 @@ def test_unmapped_emotion_is_an_error():
     [
         ({"train": 0.8}, "split.train + split.val + split.test: ratios must sum to 1, they sum to 1.1"),
         ({"val": -0.1}, "split.val: must be >= 0.0"),
+        ({"train": 0, "val": 0.85}, "split.train: must be above 0"),
         ({"seed": "x"}, "split.seed: expected an integer"),
         ({"sed": 1}, "split.sed: unknown key"),
     ],

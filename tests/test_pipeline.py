@@ -153,6 +153,40 @@ def test_queued_experiments_run_and_show_the_key_columns(pipeline_project: Path)
     assert ran_stages(run(["dvc", "repro"], pipeline_project).stdout) == []  # workspace untouched
 
 
+def experiment_metrics(project: Path, name: str) -> dict[str, dict]:
+    """The metrics files of experiment `name`, as `dvc exp show --json` reports them."""
+
+    def find(node):
+        if isinstance(node, dict):
+            if node.get("name") == name and node.get("data"):
+                return node["data"]["metrics"]
+            node = list(node.values())
+        if isinstance(node, list):
+            return next((found for child in node if (found := find(child)) is not None), None)
+        return None
+
+    metrics = find(json.loads(run(["dvc", "exp", "show", "--json"], project).stdout))
+    assert metrics is not None, f"no experiment {name}"
+    return {path: entry["data"] for path, entry in metrics.items()}
+
+
+def test_val_zero_trains_on_every_training_face_and_keeps_the_last_epoch(pipeline_project: Path):
+    """`split.val: 0`: no validation faces, the train stage keeps its last epoch (the sample has
+    no official split, so train takes the val share)."""
+    changes = ["split.train=0.85", "split.val=0", "train.lr_schedule=cosine", "train.epochs=4"]
+    command = ["dvc", "exp", "run", "--temp", "-n", "no-val", *(f"-S{c}" for c in changes), "train"]
+    result = run(command, pipeline_project)
+    assert "train: kept the last epoch, 4 (no validation faces)" in result.stdout
+    metrics = experiment_metrics(pipeline_project, "no-val")
+    assert sum(metrics["metrics/data/split.json"]["val"].values()) == 0
+    before = json.loads((pipeline_project / "metrics/data/split.json").read_text())
+    train_faces = sum(metrics["metrics/data/split.json"]["train"].values())
+    assert train_faces == sum(before["train"].values()) + sum(before["val"].values())
+    summary = metrics["metrics/train.json"]
+    assert summary["kept_epoch"] == summary["epochs_run"] == 4 and "val_accuracy" not in summary
+    assert ran_stages(run(["dvc", "repro"], pipeline_project).stdout) == []  # workspace untouched
+
+
 def test_model_beats_chance_clearly(pipeline_project: Path):
     evaluate = json.loads((pipeline_project / "metrics/evaluate.json").read_text())
     supports = [c["support"] for c in evaluate["per_class"].values()]
