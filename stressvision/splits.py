@@ -70,8 +70,8 @@ def split_indices(
     PrivateTest), that split is the test set, so scores compare with the literature; an
     official validation split (the CSV's PublicTest) is the val set, else train and val
     divide the official training images in the train:val ratio; with a val ratio of 0 all of
-    them train. Faces without an official
-    split (the user's photos) are split class by class in the configured ratios.
+    them (PublicTest too) train. Faces without an official split (the user's photos) are split
+    class by class in the configured ratios.
     """
     all_idx = np.arange(len(labels))
     if not (config.use_official_test and (official_split == OFFICIAL_TEST).any()):
