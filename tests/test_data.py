@@ -159,10 +159,15 @@ def test_contrast_jitter_scales_each_face_about_its_mean():
     np.testing.assert_allclose(centred(out) / ratio[:, None, None, None], centred(faces), atol=1e-3)
 
 
-def test_official_validation_and_own_photos():
+def official_splits_and_own_photos() -> tuple[np.ndarray, np.ndarray]:
+    """Labels and official splits: two classes of 30 train, 5 val, 5 test, and 10 own photos."""
     labels = np.r_[np.zeros(40), np.ones(40), np.full(10, 2)].astype(int)
     official = np.r_[np.full(30, OFFICIAL_TRAIN), np.full(5, OFFICIAL_VAL), np.full(5, OFFICIAL_TEST)]
-    official = np.r_[official, official, np.full(10, -1)]  # class 2: the user's own photos
+    return labels, np.r_[official, official, np.full(10, -1)]  # class 2: the user's own photos
+
+
+def test_official_validation_and_own_photos():
+    labels, official = official_splits_and_own_photos()
     config = SplitConfig({"train": 0.6, "val": 0.2, "test": 0.2}, seed=0, use_official_test=True)
     idx, how = split_indices(labels, official, config)
     assert "official validation split" in how and "own photos" in how
@@ -173,9 +178,7 @@ def test_official_validation_and_own_photos():
 
 
 def test_val_ratio_zero_trains_on_every_official_training_and_validation_face():
-    labels = np.r_[np.zeros(40), np.ones(40), np.full(10, 2)].astype(int)
-    official = np.r_[np.full(30, OFFICIAL_TRAIN), np.full(5, OFFICIAL_VAL), np.full(5, OFFICIAL_TEST)]
-    official = np.r_[official, official, np.full(10, -1)]  # class 2: the user's own photos
+    labels, official = official_splits_and_own_photos()
     config = SplitConfig({"train": 0.8, "val": 0.0, "test": 0.2}, seed=0, use_official_test=True)
     idx, how = split_indices(labels, official, config)
     assert how == "official test split, no validation split; your own photos split in the configured ratios"
