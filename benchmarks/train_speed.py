@@ -22,7 +22,13 @@ def main() -> None:
     raw = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=raw)
     parser.add_argument("--train", required=True, help="a train split .npz (images, labels)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="train.KEY override")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="train.KEY override (nested keys dotted: augmentation.warp=single)",
+    )
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--steps", type=int, default=30)
     args = parser.parse_args()
@@ -32,15 +38,23 @@ def main() -> None:
     import yaml
 
     from stressvision.augment import build_augmenter
+    from stressvision.errors import ParamsError
     from stressvision.fileio import load_arrays
     from stressvision.params import Section, load_params
+    from stressvision.profiles import ProfileError, apply_overrides
     from stressvision.training import TrainConfig, build_model, compile_model, make_dataset
 
-    params = load_params()["train"]
+    overrides = {}
     for item in args.set:
-        key, value = item.split("=", 1)
-        params[key] = yaml.safe_load(value)
-    config = TrainConfig.from_section(Section("train", params))
+        key, sep, value = item.partition("=")
+        if not sep:
+            parser.error(f"--set {item}: expected KEY=VALUE, e.g. augmentation.warp=single")
+        overrides[f"train.{key}"] = yaml.safe_load(value)
+    try:
+        params = apply_overrides(load_params(), overrides, "--set")["train"]
+        config = TrainConfig.from_section(Section("train", params))
+    except (ProfileError, ParamsError) as err:
+        parser.error(str(err))
     data = load_arrays(args.train)
     images, labels = data["images"], data["labels"]
     num_classes = int(labels.max()) + 1

@@ -31,7 +31,7 @@ from stressvision.errors import StressVisionError  # noqa: E402
 from stressvision.fileio import write_bytes  # noqa: E402
 from stressvision.labels import label_map_from_params  # noqa: E402
 from stressvision.params import Section, load_params  # noqa: E402
-from stressvision.profiles import check_keys, load_profile  # noqa: E402
+from stressvision.profiles import apply_overrides, load_profile  # noqa: E402
 from stressvision.scores import confusion_report  # noqa: E402
 from stressvision.voice.corpora import VOICE_EMOTIONS, read_voice_corpus  # noqa: E402
 from stressvision.voice.speakers import per_speaker_accuracy, speaker_folds  # noqa: E402
@@ -39,16 +39,8 @@ from stressvision.voice.speakers import per_speaker_accuracy, speaker_folds  # n
 
 def profile_params(name: str, overrides: dict | None = None) -> dict:
     """params.yaml with a profile's overrides applied, then `overrides` (dotted keys, as -S)."""
-    params = load_params()
     values = load_profile(name) | (overrides or {})
-    check_keys(values, params, f"profiles/{name}.yaml and -S")
-    for dotted, value in values.items():
-        node = params
-        *parents, leaf = dotted.split(".")
-        for part in parents:
-            node = node[part]
-        node[leaf] = value
-    return params
+    return apply_overrides(load_params(), values, f"profiles/{name}.yaml and -S")
 
 
 def cross_validate(

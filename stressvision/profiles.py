@@ -74,6 +74,19 @@ def check_keys(overrides: dict[str, Any], params: dict[str, Any], source: str) -
             raise ProfileError(f"{source}: {dotted}: a section of params.yaml, set its keys instead")
 
 
+def apply_overrides(params: dict[str, Any], overrides: dict[str, Any], source: str) -> dict[str, Any]:
+    """Set each dotted key of `overrides` in `params` (in place, returned), as `dvc exp run -S`
+    would; a key that params.yaml lacks is a ProfileError naming `source`."""
+    check_keys(overrides, params, source)
+    for dotted, value in overrides.items():
+        node = params
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node[part]
+        node[leaf] = value
+    return params
+
+
 def yaml_value(value: Any) -> str:
     """The value as DVC's -S parses it: YAML in flow style (`[0.9, 1.1]`, `''`, `true`)."""
     text = yaml.safe_dump(value, default_flow_style=True, width=10**6).strip()

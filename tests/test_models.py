@@ -208,6 +208,20 @@ def test_mixed_bfloat16_training_exports_a_matching_float32_tflite(tmp_path):
     )
 
 
+def test_train_speed_times_the_model_with_nested_settings(tmp_path):
+    from stressvision.fileio import save_arrays
+
+    images, labels = faces(64)
+    save_arrays(tmp_path / "train.npz", images=images, labels=labels)
+    settings = ["model=custom_light", "input_size=48", "augmentation.warp=single", "augmentation.zoom=0.1"]
+    command = [sys.executable, "-m", "benchmarks.train_speed", "--train", str(tmp_path / "train.npz")]
+    command += [*(arg for s in settings for arg in ("--set", s)), "--warmup", "1", "--steps", "2"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "train_speed: custom_light 48px" in result.stdout
+    assert "one epoch of 64 faces (2 steps)" in result.stdout
+
+
 def test_every_profile_applies_to_params_yaml():
     assert set(FACE_PROFILES) <= set(available())
     for name in available():  # every profile, the voice branch's too, names real keys

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from stressvision.errors import ParamsError
 from stressvision.labels import FER2013_EMOTIONS, label_map_from_params
 from stressvision.params import Section
 from stressvision.splits import SplitConfig
-from tests.conftest import deep_update, default_params, error_lines, stage_in_copy
+from tests.conftest import ROOT, deep_update, default_params, error_lines, stage_in_copy
 
 
 def section(name: str, updates: dict) -> Section:
@@ -140,3 +143,19 @@ def test_voice_benchmark_overrides_apply_after_the_profile_and_are_checked():
     assert params["voice_train"]["solver"] == "adam"
     with pytest.raises(ProfileError, match="voice_train.l22: not a key of params.yaml"):
         profile_params("voice_prosody_mlp", {"voice_train.l22": 0.02})
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("augmentation.wrap=single", "--set: train.augmentation.wrap: not a key of params.yaml"),
+        ("width", "--set width: expected KEY=VALUE"),
+        ("width=9", "params.yaml: train.width: must be <= 4.0, got 9"),
+    ],
+)
+def test_train_speed_settings_are_checked_in_one_line(tmp_path, setting, message):
+    command = [sys.executable, "-m", "benchmarks.train_speed", "--train", str(tmp_path / "none.npz")]
+    result = subprocess.run([*command, "--set", setting], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line.startswith(f"train_speed.py: error: {message}"), result.stderr
