@@ -24,6 +24,7 @@ def main() -> None:
     # map_labels.learn: emotions gives finer units to learn, summed into the classes after
     units = meta.get("units", {})
     train_set, val_set = load_arrays(args.train), load_arrays(args.val)
+    validate = len(val_set["labels"]) > 0  # split.val: 0 leaves none: the last epoch is kept
     print(
         f"train: {config.model} at {config.input_size}px on {len(train_set['labels'])} faces, "
         f"{len(classes)} classes"
@@ -58,7 +59,7 @@ def main() -> None:
         )
         if units:
             model = sum_into_classes(model, [classes.index(c) for c in units.values()], len(classes))
-        if units and len(val_set["labels"]):
+        if units and validate:
             predicted = model.predict(val_set["images"], batch_size=256, verbose=0).argmax(1)
             summary["val_class_accuracy"] = float((predicted == val_set["labels"]).mean())
         return model, history, summary
@@ -70,20 +71,19 @@ def main() -> None:
     )
     write_json(args.metrics, summary)
     write_history_csv(history, Path(args.plots) / "history.csv")
-    kept_last = "kept_epoch" in summary  # split.val: 0, nothing to pick an epoch with
     plot_training_curves(
         history,
         f"{config.model}: training curves",
         Path(args.plots) / "curves.png",
-        **({"kept_epoch": summary["kept_epoch"], "kept_label": "kept: the last epoch"} if kept_last else {}),
+        **({} if validate else {"kept_epoch": summary["kept_epoch"], "kept_label": "kept: the last epoch"}),
     )
-    if kept_last:
-        kept = f"kept the last epoch, {summary['kept_epoch']} (no validation faces)"
-        kept += f", train accuracy {summary['accuracy']:.4f}"
-    else:
+    if validate:
         kept = f"best epoch {summary['best_epoch']}/{summary['epochs_run']}"
         kept += f", val accuracy {summary['val_accuracy']:.4f}"
         kept += f" ({summary['val_class_accuracy']:.4f} in the classes)" if units else ""
+    else:
+        kept = f"kept the last epoch, {summary['kept_epoch']} (no validation faces)"
+        kept += f", train accuracy {summary['accuracy']:.4f}"
     print(f"train: {kept}, {summary['params']} params, {summary['train_seconds']:.0f}s")
 
 

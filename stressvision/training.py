@@ -336,21 +336,21 @@ def train(
             f"T {config.distill.temperature})",
             flush=True,
         )
-    callbacks = list(extra_callbacks or [])
+    callbacks = []
     if validate:
-        callbacks[:0] = [
+        callbacks += [
             StudentCheckpoint(checkpoint, student, monitor="val_accuracy", mode="max", save_best_only=True),
             keras.callbacks.EarlyStopping(
                 monitor="val_accuracy", patience=config.early_stopping_patience, mode="max"
             ),
         ]
-    if config.lr_schedule == "plateau":
-        callbacks.insert(
-            2,
+    if config.lr_schedule == "plateau":  # validate is true: refused above otherwise
+        callbacks.append(
             keras.callbacks.ReduceLROnPlateau(
                 monitor="val_loss", factor=config.lr_factor, patience=config.lr_patience, min_lr=1e-6
-            ),
+            )
         )
+    callbacks += extra_callbacks or []
     if config.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(tensorboard_dir)))
     weights = balanced_class_weights(train_data[1], num_classes) if config.class_weights else None
