@@ -42,7 +42,13 @@ def main() -> None:
     from stressvision.fileio import load_arrays
     from stressvision.params import Section, load_params
     from stressvision.profiles import ProfileError, apply_overrides
-    from stressvision.training import TrainConfig, build_model, compile_model, make_dataset
+    from stressvision.training import (
+        TrainConfig,
+        build_model,
+        compile_model,
+        make_dataset,
+        training_precision,
+    )
 
     overrides = {}
     for item in args.set:
@@ -60,7 +66,8 @@ def main() -> None:
     num_classes = int(labels.max()) + 1
     augment = build_augmenter(config.augmentation, config.seed) if config.augment else None
     ds = make_dataset(images, labels, num_classes, config.batch_size, True, augment, cache=config.cache)
-    keras.mixed_precision.set_global_policy(config.precision)
+    precision = training_precision(config.precision)
+    keras.mixed_precision.set_global_policy(precision)
     tf.config.experimental.enable_op_determinism()  # as training.train does (it also turns XLA off)
     model = build_model(config, num_classes)
     compile_model(model, config, steps_per_epoch=len(labels) // config.batch_size)
@@ -77,7 +84,7 @@ def main() -> None:
     seconds = (time.perf_counter() - started) / args.steps
     per_epoch = -(-len(labels) // config.batch_size)
     print(
-        f"train_speed: {config.model} {config.input_size}px width {config.width} {config.precision} "
+        f"train_speed: {config.model} {config.input_size}px width {config.width} {precision} "
         f"batch {config.batch_size}: {model.count_params():,} params, {1 / seconds:.2f} steps/s, "
         f"{config.batch_size / seconds:.0f} images/s; one epoch of {len(labels)} faces "
         f"({per_epoch} steps) ~ {per_epoch * seconds:.0f} s (extrapolated from {args.steps} steps, "

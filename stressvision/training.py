@@ -17,12 +17,13 @@ from stressvision.augment import AugmentConfig, build_augmenter
 from stressvision.distillation import Distiller, SoftTargetDistiller
 from stressvision.errors import ParamsError
 from stressvision.fitting import balanced_class_weights, fit_summary
+from stressvision.hardware import cpu_flags, gpu_count, resolve_precision
 from stressvision.models import MODEL_BUILDERS, float32_copy
 from stressvision.params import Section
 
 DISTRIBUTE = ("none", "mirrored", "multi_worker")
 LR_SCHEDULES = ("plateau", "cosine")
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16", "auto")
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,15 @@ def build_model(config: TrainConfig, num_classes: int) -> keras.Model:
     accepted = inspect.signature(builder).parameters
     options = {f.name: getattr(config, f.name) for f in fields(config) if f.name in accepted}
     return builder(num_classes=num_classes, **options)
+
+
+def training_precision(requested: str) -> str:
+    """The Keras dtype policy `train.precision` means on this machine, saying why where it is
+    not simply what was asked (`auto`), or what it costs here (an emulated precision)."""
+    precision, note = resolve_precision(requested, gpu_count(), cpu_flags())
+    if note:
+        print(f"train: precision {precision} ({note})", flush=True)
+    return precision
 
 
 def build_float32(config: TrainConfig, num_classes: int, trained: keras.Model) -> keras.Model:
@@ -312,7 +322,8 @@ def train(
 
     strategy = distribution_strategy(config.distribute)
     policy = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(config.precision)  # the augmenter above stays float32
+    precision = training_precision(config.precision)
+    keras.mixed_precision.set_global_policy(precision)  # the augmenter above stays float32
     try:
         with strategy.scope():
             student = build_model(config, num_classes)
@@ -371,7 +382,7 @@ def train(
         epoch, epoch_key = int(np.argmax(history.history["val_accuracy"])), "best_epoch"
     else:
         kept, epoch, epoch_key = student, len(history.history["loss"]) - 1, "kept_epoch"
-    if config.precision != "float32":
+    if precision != "float32":
         kept = build_float32(config, num_classes, kept)
     summary = fit_summary(history.history, int(kept.count_params()), epoch, seconds, epoch_key)
     return kept, history.history, summary

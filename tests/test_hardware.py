@@ -1,0 +1,97 @@
+"""`train.precision: auto` and the warning for an emulated precision, from the CPU's flags."""
+
+from __future__ import annotations
+
+import keras
+import pytest
+
+from stressvision import training
+from stressvision.hardware import cpu_flags, resolve_precision
+from tests.test_models import NUM_CLASSES, faces, train_config
+
+AVX2 = frozenset({"fpu", "sse2", "avx", "avx2", "fma"})
+AVX512_BF16 = AVX2 | {"avx512f", "avx512_bf16"}
+
+
+def test_cpu_flags_reads_x86_and_arm_cpuinfo(tmp_path):
+    x86 = tmp_path / "x86"
+    x86.write_text(  # two processors: the first one's flags are read
+        "processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu avx2 avx512_bf16\n\nprocessor\t: 1\n"
+    )
+    assert cpu_flags(x86) == {"fpu", "avx2", "avx512_bf16"}
+    arm = tmp_path / "arm"  # a Raspberry Pi 5 (Cortex-A76): no bf16
+    arm.write_text("processor\t: 0\nBogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm aes crc32 asimddp\n")
+    assert cpu_flags(arm) == {"fp", "asimd", "evtstrm", "aes", "crc32", "asimddp"}
+    (tmp_path / "none").write_text("processor\t: 0\n")
+    assert cpu_flags(tmp_path / "none") is None
+    assert cpu_flags(tmp_path / "missing") is None  # not Linux: nothing known
+
+
+@pytest.mark.parametrize(
+    ("requested", "gpus", "flags", "expected", "note"),
+    [
+        ("auto", 1, AVX2, "mixed_float16", "auto: 1 GPU(s)"),
+        ("auto", 0, AVX512_BF16, "mixed_bfloat16", "auto: no GPU, and this CPU computes bfloat16 natively"),
+        (
+            "auto",
+            0,
+            frozenset({"amx_bf16"}),
+            "mixed_bfloat16",
+            "auto: no GPU, and this CPU computes bfloat16",
+        ),
+        (
+            "auto",
+            0,
+            frozenset({"asimd", "bf16"}),
+            "mixed_bfloat16",
+            "auto: no GPU, and this CPU computes bfloat16",
+        ),
+        ("auto", 0, AVX2, "float32", "auto: no GPU, and this CPU has no AVX512_BF16/AMX"),
+        ("auto", 0, None, "float32", "auto: no GPU, and this CPU's flags are unknown"),
+        ("mixed_bfloat16", 0, AVX2, "mixed_bfloat16", "warning: this CPU has no AVX512_BF16/AMX"),
+        ("mixed_bfloat16", 0, AVX512_BF16, "mixed_bfloat16", ""),
+        ("mixed_bfloat16", 1, AVX2, "mixed_bfloat16", ""),
+        ("mixed_bfloat16", 0, None, "mixed_bfloat16", ""),  # unknown CPU: no warning
+        ("mixed_float16", 0, AVX512_BF16, "mixed_float16", "warning: no GPU, so mixed_float16 runs emulated"),
+        ("mixed_float16", 2, AVX2, "mixed_float16", ""),
+        ("float32", 0, AVX2, "float32", ""),
+        ("float32", 1, AVX512_BF16, "float32", ""),
+    ],
+)
+def test_resolve_precision(requested, gpus, flags, expected, note):
+    precision, said = resolve_precision(requested, gpus, flags)
+    assert precision == expected and said.startswith(note) and "\n" not in said
+    assert bool(said) == bool(note)
+    if said.startswith("warning"):
+        assert "set train.precision to float32 or auto" in said
+
+
+class PolicyDuringFit(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        layers = [layer for layer in self.model.layers if layer.name != "probabilities"]  # float32 always
+        self.policies = {layer.dtype_policy.name for layer in layers}
+
+
+@pytest.mark.parametrize(
+    ("flags", "policy", "said"),
+    [
+        (
+            AVX512_BF16,
+            "mixed_bfloat16",
+            "train: precision mixed_bfloat16 (auto: no GPU, and this CPU computes bfloat16",
+        ),
+        (AVX2, "float32", "train: precision float32 (auto: no GPU"),
+    ],
+)
+def test_auto_precision_trains_in_what_the_cpu_computes(tmp_path, monkeypatch, capsys, flags, policy, said):
+    monkeypatch.setattr(training, "cpu_flags", lambda: flags)
+    monkeypatch.setattr(training, "gpu_count", lambda: 0)
+    images, labels = faces(16)
+    seen = PolicyDuringFit()
+    config = train_config(precision="auto")
+    val = (images[:8], labels[:8])
+    model, _, _ = training.train(config, (images, labels), val, NUM_CLASSES, tmp_path, [seen])
+    assert seen.policies == {policy}
+    assert said in capsys.readouterr().out
+    assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}  # the kept model
+    assert keras.mixed_precision.global_policy().name == "float32"
