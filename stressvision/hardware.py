@@ -24,6 +24,7 @@ def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> frozenset[str] | None:
 
 
 def gpu_count() -> int:
+    """GPUs TensorFlow can train on here (imported late: reading flags needs no TensorFlow)."""
     import tensorflow as tf
 
     return len(tf.config.list_physical_devices("GPU"))
