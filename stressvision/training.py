@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -189,6 +190,32 @@ class StudentCheckpoint(keras.callbacks.ModelCheckpoint):
         super().set_model(self.student)
 
 
+class TimeLeft(keras.callbacks.Callback):
+    """Before each epoch after the first, how long the epochs still to come take at the mean
+    pace so far: a run of hours on a 2-core CPU says early when it ends (at most that, with
+    early stopping). Printed as an epoch begins: after Keras' line for the epoch before."""
+
+    def __init__(self, early_stopping: bool, clock: Callable[[], float] = time.perf_counter):
+        super().__init__()
+        self.early_stopping = early_stopping
+        self.clock = clock
+
+    def on_train_begin(self, logs=None):
+        self.started = self.clock()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        done, epochs = epoch, self.params["epochs"]
+        if not done:
+            return
+        elapsed = self.clock() - self.started
+        left = (epochs - done) * elapsed / done
+        print(
+            f"train: {done}/{epochs} epochs in {elapsed / 60:.1f} min, "
+            f"{'at most' if self.early_stopping else 'about'} {left / 60:.1f} min to go",
+            flush=True,
+        )
+
+
 def distribution_strategy(name: str) -> tf.distribute.Strategy:
     """The tf.distribute strategy for `train.distribute`.
 
@@ -361,7 +388,7 @@ def train(
                 monitor="val_loss", factor=config.lr_factor, patience=config.lr_patience, min_lr=1e-6
             )
         )
-    callbacks += extra_callbacks or []
+    callbacks += [TimeLeft(early_stopping=validate), *(extra_callbacks or [])]
     if config.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(tensorboard_dir)))
     weights = balanced_class_weights(train_data[1], num_classes) if config.class_weights else None

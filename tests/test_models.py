@@ -18,7 +18,7 @@ from stressvision.litert import TFLiteClassifier
 from stressvision.models import MODEL_BUILDERS, build_mobilenetv3_small
 from stressvision.params import Section
 from stressvision.profiles import PROFILES_DIR, ProfileError, available, check_keys, exp_run_command, set_args
-from stressvision.training import TrainConfig, build_model, train
+from stressvision.training import TimeLeft, TrainConfig, build_model, train
 from tests.conftest import ROOT, deep_update, default_params
 
 NUM_CLASSES = 3
@@ -175,12 +175,15 @@ class WeightsAtEpochEnd(keras.callbacks.Callback):
 
 
 @pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16"])
-def test_without_validation_faces_the_last_epoch_is_kept(tmp_path, precision):
+def test_without_validation_faces_the_last_epoch_is_kept(tmp_path, capsys, precision):
     images, labels = faces(32)
     none = (images[:0], labels[:0])
     config = train_config(epochs=3, lr_schedule="cosine", warmup_epochs=1, precision=precision, augment=True)
     seen = WeightsAtEpochEnd()
     model, history, summary = train(config, (images, labels), none, NUM_CLASSES, tmp_path, [seen])
+    said = [line for line in capsys.readouterr().out.splitlines() if " epochs in " in line]
+    assert [line.split(" in ")[0] for line in said] == ["train: 1/3 epochs", "train: 2/3 epochs"]
+    assert all(" min, about " in line for line in said)  # no early stopping without validation
     assert summary["epochs_run"] == summary["kept_epoch"] == 3 and "best_epoch" not in summary
     assert "val_accuracy" not in history and summary["accuracy"] == history["accuracy"][-1]
     assert not np.allclose(seen.weights[1][0], seen.weights[2][0])  # the epochs differ
@@ -190,6 +193,19 @@ def test_without_validation_faces_the_last_epoch_is_kept(tmp_path, precision):
 
     with pytest.raises(ParamsError, match="train.lr_schedule: plateau watches the validation loss"):
         train(train_config(lr_schedule="plateau"), (images, labels), none, NUM_CLASSES, tmp_path)
+
+
+def test_time_left_is_said_between_epochs(capsys):
+    for early_stopping, bound in [(False, "about"), (True, "at most")]:
+        time_left = TimeLeft(early_stopping, clock=iter([0.0, 120.0, 240.0]).__next__)
+        time_left.set_params({"epochs": 5})
+        time_left.on_train_begin()
+        for epoch in range(3):
+            time_left.on_epoch_begin(epoch)
+        assert capsys.readouterr().out.splitlines() == [
+            f"train: 1/5 epochs in 2.0 min, {bound} 8.0 min to go",
+            f"train: 2/5 epochs in 4.0 min, {bound} 6.0 min to go",
+        ]
 
 
 def test_mixed_bfloat16_training_exports_a_matching_float32_tflite(tmp_path):
