@@ -70,7 +70,7 @@ def main() -> None:
     keras.mixed_precision.set_global_policy(precision)
     tf.config.experimental.enable_op_determinism()  # as training.train does (it also turns XLA off)
     model = build_model(config, num_classes)
-    compile_model(model, config, steps_per_epoch=len(labels) // config.batch_size)
+    compile_model(model, config)
 
     batches = iter(ds.repeat())
     model.make_train_function()

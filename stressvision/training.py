@@ -79,6 +79,7 @@ class TrainConfig:
     width: float
     fc_units: int
     epochs: int
+    max_minutes: float
     batch_size: int
     learning_rate: float
     early_stopping_patience: int
@@ -109,6 +110,7 @@ class TrainConfig:
             width=section.float("width", minimum=0.05, maximum=4.0),
             fc_units=section.int("fc_units", minimum=0),
             epochs=section.int("epochs", minimum=1),
+            max_minutes=section.float("max_minutes", minimum=0.0),
             batch_size=section.int("batch_size", minimum=1),
             learning_rate=section.float("learning_rate", minimum=1e-7, maximum=1.0),
             early_stopping_patience=section.int("early_stopping_patience", minimum=1),
@@ -190,30 +192,104 @@ class StudentCheckpoint(keras.callbacks.ModelCheckpoint):
         super().set_model(self.student)
 
 
+class CosineSchedule(keras.callbacks.Callback):
+    """The `cosine` learning rate, set before each batch: linear warm-up from 1 % of `peak` over
+    `warmup_epochs`, then cosine decay to zero at the end of the last planned epoch.
+
+    Set from a callback rather than compiled into the optimizer so that `plan` can move the
+    end while training runs (TimeLeft does under `train.max_minutes`) and the decay still
+    reaches zero at the last epoch trained."""
+
+    def __init__(self, peak: float, warmup_epochs: int, epochs: int, steps_per_epoch: int):
+        super().__init__()
+        self.peak, self.steps_per_epoch = peak, steps_per_epoch
+        self.warmup_steps = warmup_epochs * steps_per_epoch
+        self.plan(epochs)
+
+    def plan(self, epochs: int) -> None:
+        """Decay to zero at the end of epoch `epochs` (1-based)."""
+        self.epochs = epochs
+        self.curve = CosineDecay(
+            initial_learning_rate=self.peak / 100 if self.warmup_steps else self.peak,
+            decay_steps=max(1, epochs * self.steps_per_epoch - self.warmup_steps),
+            warmup_target=self.peak if self.warmup_steps else None,
+            warmup_steps=self.warmup_steps,
+        )
+
+    def rate(self, step: int) -> float:
+        return float(self.curve(step))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.model.optimizer.learning_rate = self.rate(self.epoch * self.steps_per_epoch + batch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:  # into the history and DVCLive, as ReduceLROnPlateau's rate is
+            logs["learning_rate"] = float(self.model.optimizer.learning_rate)
+
+
 class TimeLeft(keras.callbacks.Callback):
     """Before each epoch after the first, how long the epochs still to come take at the mean
     pace so far: a run of hours on a 2-core CPU says early when it ends (at most that, with
-    early stopping). Printed as an epoch begins: after Keras' line for the epoch before."""
+    early stopping). Printed as an epoch begins: after Keras' line for the epoch before.
 
-    def __init__(self, early_stopping: bool, clock: Callable[[], float] = time.perf_counter):
+    With a budget (`train.max_minutes` > 0) it also plans: after each epoch, the epochs that
+    fit the budget at the mean pace so far (never more than asked, never fewer than run);
+    training stops when they are done, and a `CosineSchedule` is re-planned to end with them."""
+
+    def __init__(
+        self,
+        early_stopping: bool,
+        clock: Callable[[], float] = time.perf_counter,
+        budget_minutes: float = 0.0,
+        schedule: CosineSchedule | None = None,
+    ):
         super().__init__()
         self.early_stopping = early_stopping
         self.clock = clock
+        self.budget_minutes, self.schedule = budget_minutes, schedule
 
     def on_train_begin(self, logs=None):
         self.started = self.clock()
+        self.planned = self.params["epochs"]
+        self.cut = ""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self.budget_minutes:
+            return
+        done, elapsed = epoch + 1, self.clock() - self.started
+        fits = int(self.budget_minutes * 60 * done / elapsed) if elapsed > 0 else self.params["epochs"]
+        planned = max(done, min(self.params["epochs"], fits))
+        if planned != self.planned:
+            self.planned = planned
+            if self.schedule is not None:
+                self.schedule.plan(planned)
+            self.cut = f"; {planned} fit the {self.budget_minutes:g}-min budget (train.max_minutes)"
+        if done >= planned and done < self.params["epochs"]:
+            self.model.stop_training = True
 
     def on_epoch_begin(self, epoch, logs=None):
-        done, epochs = epoch, self.params["epochs"]
+        done = epoch
         if not done:
             return
         elapsed = self.clock() - self.started
-        left = (epochs - done) * elapsed / done
+        left = (self.planned - done) * elapsed / done
         print(
-            f"train: {done}/{epochs} epochs in {elapsed / 60:.1f} min, "
-            f"{'at most' if self.early_stopping else 'about'} {left / 60:.1f} min to go",
+            f"train: {done}/{self.planned} epochs in {elapsed / 60:.1f} min, "
+            f"{'at most' if self.early_stopping else 'about'} {left / 60:.1f} min to go{self.cut}",
             flush=True,
         )
+        self.cut = ""
+
+    def on_train_end(self, logs=None):
+        if self.budget_minutes and self.planned < self.params["epochs"]:
+            print(
+                f"train: stopped at {self.planned} of {self.params['epochs']} epochs: more would end past "
+                f"the {self.budget_minutes:g}-min budget (train.max_minutes)",
+                flush=True,
+            )
 
 
 def distribution_strategy(name: str) -> tf.distribute.Strategy:
@@ -272,23 +348,10 @@ def make_dataset(
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def learning_rate(config: TrainConfig, steps_per_epoch: int) -> float | CosineDecay:
-    """plateau: a constant that ReduceLROnPlateau lowers; cosine: linear warm-up to the
-    learning rate over `warmup_epochs`, then cosine decay to zero at the last epoch."""
-    if config.lr_schedule == "plateau":
-        return config.learning_rate
-    warmup = config.warmup_epochs * steps_per_epoch
-    return CosineDecay(
-        initial_learning_rate=config.learning_rate / 100 if warmup else config.learning_rate,
-        decay_steps=max(1, config.epochs * steps_per_epoch - warmup),
-        warmup_target=config.learning_rate if warmup else None,
-        warmup_steps=warmup,
-    )
-
-
-def compile_model(model: keras.Model, config: TrainConfig, steps_per_epoch: int = 1) -> None:
+def compile_model(model: keras.Model, config: TrainConfig) -> None:
+    """Adam at `learning_rate` (ReduceLROnPlateau or CosineSchedule move it while training)."""
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate(config, steps_per_epoch)),
+        optimizer=keras.optimizers.Adam(config.learning_rate),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
         metrics=[
             "accuracy",
@@ -360,7 +423,7 @@ def train(
                 model = Distiller(student, teacher, config.distill.alpha, config.distill.temperature)
             elif config.distill.soft_labels:
                 model = SoftTargetDistiller(student, config.distill.alpha, config.distill.temperature)
-            compile_model(model, config, steps_per_epoch)
+            compile_model(model, config)
     finally:
         keras.mixed_precision.set_global_policy(policy)
     if strategy.num_replicas_in_sync > 1:
@@ -388,7 +451,12 @@ def train(
                 monitor="val_loss", factor=config.lr_factor, patience=config.lr_patience, min_lr=1e-6
             )
         )
-    callbacks += [TimeLeft(early_stopping=validate), *(extra_callbacks or [])]
+    schedule = None
+    if config.lr_schedule == "cosine":
+        schedule = CosineSchedule(config.learning_rate, config.warmup_epochs, config.epochs, steps_per_epoch)
+        callbacks.append(schedule)
+    time_left = TimeLeft(early_stopping=validate, budget_minutes=config.max_minutes, schedule=schedule)
+    callbacks += [time_left, *(extra_callbacks or [])]
     if config.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(tensorboard_dir)))
     weights = balanced_class_weights(train_data[1], num_classes) if config.class_weights else None

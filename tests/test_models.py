@@ -18,7 +18,7 @@ from stressvision.litert import TFLiteClassifier
 from stressvision.models import MODEL_BUILDERS, build_mobilenetv3_small
 from stressvision.params import Section
 from stressvision.profiles import PROFILES_DIR, ProfileError, available, check_keys, exp_run_command, set_args
-from stressvision.training import TimeLeft, TrainConfig, build_model, train
+from stressvision.training import CosineSchedule, TimeLeft, TrainConfig, build_model, train
 from tests.conftest import ROOT, deep_update, default_params
 
 NUM_CLASSES = 3
@@ -190,6 +190,10 @@ def test_without_validation_faces_the_last_epoch_is_kept(tmp_path, capsys, preci
     for kept, last in zip(model.get_weights(), seen.weights[-1]):
         np.testing.assert_array_equal(kept, last)
     assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
+    # the cosine schedule drives the optimizer: the rate of each epoch's last batch (4 per epoch)
+    curve = CosineSchedule(config.learning_rate, warmup_epochs=1, epochs=3, steps_per_epoch=4)
+    np.testing.assert_allclose(history["learning_rate"], [curve.rate(s) for s in (3, 7, 11)], rtol=1e-5)
+    assert history["learning_rate"][1] > history["learning_rate"][2] > 0
 
     with pytest.raises(ParamsError, match="train.lr_schedule: plateau watches the validation loss"):
         train(train_config(lr_schedule="plateau"), (images, labels), none, NUM_CLASSES, tmp_path)
@@ -206,6 +210,62 @@ def test_time_left_is_said_between_epochs(capsys):
             f"train: 1/5 epochs in 2.0 min, {bound} 8.0 min to go",
             f"train: 2/5 epochs in 4.0 min, {bound} 6.0 min to go",
         ]
+
+
+def test_cosine_schedule_warms_up_then_decays_to_zero_at_the_planned_end():
+    curve = CosineSchedule(1e-3, warmup_epochs=2, epochs=10, steps_per_epoch=5)
+    rates = [curve.rate(step) for step in range(51)]
+    assert rates[0] == pytest.approx(1e-5) and rates[10] == pytest.approx(1e-3)
+    assert all(a < b for a, b in zip(rates[:10], rates[1:11]))  # warm-up
+    assert all(a > b for a, b in zip(rates[10:50], rates[11:51]))  # decay
+    assert rates[50] == pytest.approx(0.0, abs=1e-12)
+    curve.plan(6)  # a budget cut: the same warm-up, the decay ends at epoch 6
+    assert curve.rate(10) == pytest.approx(1e-3) and curve.rate(30) == pytest.approx(0.0, abs=1e-12)
+    assert curve.rate(20) == pytest.approx(0.5e-3)
+
+
+class Fitting:
+    stop_training = False
+
+
+@pytest.mark.parametrize("validate", [False, True])
+def test_a_time_budget_cuts_the_epochs_and_the_schedule_ends_with_them(capsys, validate):
+    # a 10-minute budget, 8 epochs asked; epochs end at 4.0 (tracing, caching), 6.6 and 9.6 min
+    minutes = iter([0.0, 4.0, 4.0, 6.6, 6.6, 9.6])
+    schedule = CosineSchedule(1e-3, warmup_epochs=0, epochs=8, steps_per_epoch=5)
+    time_left = TimeLeft(validate, lambda: 60 * next(minutes), budget_minutes=10, schedule=schedule)
+    time_left.set_params({"epochs": 8})
+    time_left.set_model(fitting := Fitting())
+    time_left.on_train_begin()
+    epoch, plans = 0, []
+    while not fitting.stop_training:
+        time_left.on_epoch_begin(epoch)
+        time_left.on_epoch_end(epoch)
+        plans.append(schedule.epochs)
+        epoch += 1
+    time_left.on_train_end()
+    assert epoch == 3 and plans == [2, 3, 3] and schedule.rate(15) == pytest.approx(0.0, abs=1e-12)
+    bound = "at most" if validate else "about"
+    assert capsys.readouterr().out.splitlines() == [
+        f"train: 1/2 epochs in 4.0 min, {bound} 4.0 min to go; 2 fit the 10-min budget (train.max_minutes)",
+        f"train: 2/3 epochs in 6.6 min, {bound} 3.3 min to go; 3 fit the 10-min budget (train.max_minutes)",
+        "train: stopped at 3 of 8 epochs: more would end past the 10-min budget (train.max_minutes)",
+    ]
+    unlimited = TimeLeft(validate, iter([0.0, 60.0]).__next__)  # no budget: no plan, no stop
+    unlimited.set_params({"epochs": 8})
+    unlimited.set_model(fitting := Fitting())
+    unlimited.on_train_begin()
+    unlimited.on_epoch_end(0)
+    assert not fitting.stop_training and unlimited.planned == 8
+
+
+def test_a_time_budget_stops_a_real_fit(tmp_path, capsys):
+    images, labels = faces(32)
+    config = train_config(epochs=3, lr_schedule="cosine", warmup_epochs=1, max_minutes=1e-6)
+    _, history, summary = train(config, (images, labels), (images[:8], labels[:8]), NUM_CLASSES, tmp_path)
+    assert summary["epochs_run"] == len(history["loss"]) == 1
+    said = capsys.readouterr().out
+    assert "train: stopped at 1 of 3 epochs: more would end past the 1e-06-min budget" in said
 
 
 def test_mixed_bfloat16_training_exports_a_matching_float32_tflite(tmp_path):
