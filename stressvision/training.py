@@ -254,7 +254,7 @@ class TimeLeft(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self.started = self.clock()
         self.planned = self.params["epochs"]
-        self.cut = ""
+        self.cut, self.stopped = "", False
 
     def on_epoch_end(self, epoch, logs=None):
         if not self.budget_minutes:
@@ -268,7 +268,7 @@ class TimeLeft(keras.callbacks.Callback):
                 self.schedule.plan(planned)
             self.cut = f"; {planned} fit the {self.budget_minutes:g}-min budget (train.max_minutes)"
         if done >= planned and done < self.params["epochs"]:
-            self.model.stop_training = True
+            self.model.stop_training = self.stopped = True
 
     def on_epoch_begin(self, epoch, logs=None):
         done = epoch
@@ -284,7 +284,7 @@ class TimeLeft(keras.callbacks.Callback):
         self.cut = ""
 
     def on_train_end(self, logs=None):
-        if self.budget_minutes and self.planned < self.params["epochs"]:
+        if self.stopped:  # not when early stopping ended it first
             print(
                 f"train: stopped at {self.planned} of {self.params['epochs']} epochs: more would end past "
                 f"the {self.budget_minutes:g}-min budget (train.max_minutes)",

@@ -251,12 +251,15 @@ def test_a_time_budget_cuts_the_epochs_and_the_schedule_ends_with_them(capsys, v
         f"train: 2/3 epochs in 6.6 min, {bound} 3.3 min to go; 3 fit the 10-min budget (train.max_minutes)",
         "train: stopped at 3 of 8 epochs: more would end past the 10-min budget (train.max_minutes)",
     ]
-    unlimited = TimeLeft(validate, iter([0.0, 60.0]).__next__)  # no budget: no plan, no stop
-    unlimited.set_params({"epochs": 8})
-    unlimited.set_model(fitting := Fitting())
-    unlimited.on_train_begin()
-    unlimited.on_epoch_end(0)
-    assert not fitting.stop_training and unlimited.planned == 8
+    for budget in (0, 10):  # no budget: no plan; early stopping before the plan ends: no budget line
+        other = TimeLeft(validate, iter([0.0, 120.0]).__next__, budget_minutes=budget)
+        other.set_params({"epochs": 8})
+        other.set_model(fitting := Fitting())
+        other.on_train_begin()
+        other.on_epoch_end(0)
+        other.on_train_end()
+        assert not fitting.stop_training and other.planned == {0: 8, 10: 5}[budget]
+    assert capsys.readouterr().out == ""
 
 
 def test_a_time_budget_stops_a_real_fit(tmp_path, capsys):
