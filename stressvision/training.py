@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 import os
 import time
 from collections.abc import Callable
@@ -12,7 +13,6 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
-from keras.optimizers.schedules import CosineDecay
 
 from stressvision.augment import AugmentConfig, build_augmenter
 from stressvision.distillation import Distiller, SoftTargetDistiller
@@ -194,7 +194,8 @@ class StudentCheckpoint(keras.callbacks.ModelCheckpoint):
 
 class CosineSchedule(keras.callbacks.Callback):
     """The `cosine` learning rate, set before each batch: linear warm-up from 1 % of `peak` over
-    `warmup_epochs`, then cosine decay to zero at the end of the last planned epoch.
+    `warmup_epochs`, then cosine decay to zero at the end of the last planned epoch (Keras'
+    CosineDecay with warm-up, computed in Python: no TensorFlow op per batch).
 
     Set from a callback rather than compiled into the optimizer so that `plan` can move the
     end while training runs (TimeLeft does under `train.max_minutes`) and the decay still
@@ -209,15 +210,14 @@ class CosineSchedule(keras.callbacks.Callback):
     def plan(self, epochs: int) -> None:
         """Decay to zero at the end of epoch `epochs` (1-based)."""
         self.epochs = epochs
-        self.curve = CosineDecay(
-            initial_learning_rate=self.peak / 100 if self.warmup_steps else self.peak,
-            decay_steps=max(1, epochs * self.steps_per_epoch - self.warmup_steps),
-            warmup_target=self.peak if self.warmup_steps else None,
-            warmup_steps=self.warmup_steps,
-        )
+        self.decay_steps = max(1, epochs * self.steps_per_epoch - self.warmup_steps)
 
     def rate(self, step: int) -> float:
-        return float(self.curve(step))
+        if step < self.warmup_steps:
+            start = self.peak / 100
+            return start + (self.peak - start) * step / self.warmup_steps
+        done = min(step - self.warmup_steps, self.decay_steps) / self.decay_steps
+        return 0.5 * self.peak * (1.0 + math.cos(math.pi * done))
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch

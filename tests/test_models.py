@@ -219,6 +219,8 @@ def test_cosine_schedule_warms_up_then_decays_to_zero_at_the_planned_end():
     assert all(a < b for a, b in zip(rates[:10], rates[1:11]))  # warm-up
     assert all(a > b for a, b in zip(rates[10:50], rates[11:51]))  # decay
     assert rates[50] == pytest.approx(0.0, abs=1e-12)
+    keras_curve = keras.optimizers.schedules.CosineDecay(1e-5, 40, warmup_target=1e-3, warmup_steps=10)
+    np.testing.assert_allclose(rates, [float(keras_curve(step)) for step in range(51)], rtol=1e-5, atol=1e-10)
     curve.plan(6)  # a budget cut: the same warm-up, the decay ends at epoch 6
     assert curve.rate(10) == pytest.approx(1e-3) and curve.rate(30) == pytest.approx(0.0, abs=1e-12)
     assert curve.rate(20) == pytest.approx(0.5e-3)
