@@ -15,7 +15,10 @@ import argparse
 import os
 import time
 
+from stressvision.hardware import prefer_onednn
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+prefer_onednn()  # as the train stage runs (main() imports Keras before the package)
 
 
 def main() -> None:

@@ -204,13 +204,17 @@ class CosineSchedule(keras.callbacks.Callback):
     def __init__(self, peak: float, warmup_epochs: int, epochs: int, steps_per_epoch: int):
         super().__init__()
         self.peak, self.steps_per_epoch = peak, steps_per_epoch
-        self.warmup_steps = warmup_epochs * steps_per_epoch
+        self.warmup_asked = warmup_epochs * steps_per_epoch
         self.plan(epochs)
 
     def plan(self, epochs: int) -> None:
-        """Decay to zero at the end of epoch `epochs` (1-based)."""
+        """Decay to zero at the end of epoch `epochs` (1-based). A plan cut to the warm-up or
+        shorter keeps its last epoch (or half of one epoch) for the decay, so the model still
+        ends at a low rate."""
         self.epochs = epochs
-        self.decay_steps = max(1, epochs * self.steps_per_epoch - self.warmup_steps)
+        steps = epochs * self.steps_per_epoch
+        self.warmup_steps = min(self.warmup_asked, steps - min(self.steps_per_epoch, steps // 2))
+        self.decay_steps = max(1, steps - self.warmup_steps)
 
     def rate(self, step: int) -> float:
         if step < self.warmup_steps:
@@ -271,13 +275,12 @@ class TimeLeft(keras.callbacks.Callback):
             self.model.stop_training = self.stopped = True
 
     def on_epoch_begin(self, epoch, logs=None):
-        done = epoch
-        if not done:
+        if not epoch:  # `epoch` epochs are done
             return
         elapsed = self.clock() - self.started
-        left = (self.planned - done) * elapsed / done
+        left = (self.planned - epoch) * elapsed / epoch
         print(
-            f"train: {done}/{self.planned} epochs in {elapsed / 60:.1f} min, "
+            f"train: {epoch}/{self.planned} epochs in {elapsed / 60:.1f} min, "
             f"{'at most' if self.early_stopping else 'about'} {left / 60:.1f} min to go{self.cut}",
             flush=True,
         )

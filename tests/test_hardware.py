@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import keras
 import pytest
 
 from stressvision import training
 from stressvision.hardware import cpu_flags, resolve_precision
+from tests.conftest import ROOT
 from tests.test_models import NUM_CLASSES, faces, train_config
 
 AVX2 = frozenset({"fpu", "sse2", "avx", "avx2", "fma"})
@@ -95,3 +100,21 @@ def test_auto_precision_trains_in_what_the_cpu_computes(tmp_path, monkeypatch, c
     assert said in capsys.readouterr().out
     assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}  # the kept model
     assert keras.mixed_precision.global_policy().name == "float32"
+
+
+@pytest.mark.parametrize(("choice", "seen"), [(None, "1 True"), ("0", "0 False"), ("1", "1 True")])
+def test_importing_the_package_turns_onednn_on_unless_the_user_chose(choice, seen):
+    """TensorFlow alone turns oneDNN on only on CPUs with AVX512_VNNI/BF16 or AMX."""
+    env = {key: value for key, value in os.environ.items() if key != "TF_ENABLE_ONEDNN_OPTS"}
+    if choice is not None:
+        env["TF_ENABLE_ONEDNN_OPTS"] = choice
+    script = (
+        "import os\n"
+        "import stressvision.training\n"  # the package first, then what loads TensorFlow
+        "from tensorflow.python.util import _pywrap_util_port as port\n"
+        "print(os.environ['TF_ENABLE_ONEDNN_OPTS'], port.IsMklEnabled())"
+    )
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == seen

@@ -226,6 +226,18 @@ def test_cosine_schedule_warms_up_then_decays_to_zero_at_the_planned_end():
     assert curve.rate(20) == pytest.approx(0.5e-3)
 
 
+@pytest.mark.parametrize(("epochs", "warmup_steps"), [(3, 10), (2, 5), (1, 3)])
+def test_a_plan_cut_into_the_warm_up_still_ends_decayed(epochs, warmup_steps):
+    """A budget that leaves no more epochs than the warm-up (2 here) keeps the last for the decay."""
+    curve = CosineSchedule(1e-3, warmup_epochs=2, epochs=10, steps_per_epoch=5)
+    curve.plan(epochs)
+    end = 5 * epochs
+    rates = [curve.rate(step) for step in range(end + 1)]
+    assert curve.warmup_steps == warmup_steps
+    assert rates[warmup_steps] == pytest.approx(1e-3) and rates[end] == pytest.approx(0.0, abs=1e-12)
+    assert all(a > b for a, b in zip(rates[warmup_steps:end], rates[warmup_steps + 1 :]))
+
+
 class Fitting:
     stop_training = False
 
