@@ -15,10 +15,10 @@ import argparse
 import os
 import time
 
-from stressvision.hardware import prefer_onednn
+from stressvision.hardware import cpu_flags, prefer_onednn
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-prefer_onednn()  # as the train stage runs (main() imports Keras before the package)
+prefer_onednn(cpu_flags())  # as the train stage runs (main() imports Keras before the package)
 
 
 def main() -> None:

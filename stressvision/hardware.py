@@ -25,14 +25,17 @@ def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> frozenset[str] | None:
     return None
 
 
-def prefer_onednn(environ: MutableMapping[str, str] = os.environ) -> None:
-    """Ask TensorFlow for its oneDNN CPU kernels unless the user chose (`TF_ENABLE_ONEDNN_OPTS`).
+def prefer_onednn(flags: frozenset[str] | None, environ: MutableMapping[str, str] = os.environ) -> None:
+    """Ask TensorFlow for its oneDNN kernels on an x86 CPU with AVX2, unless the user chose
+    (`TF_ENABLE_ONEDNN_OPTS`).
 
     On Linux TensorFlow turns them on by itself only on CPUs with AVX512_VNNI, AVX512_BF16,
-    AVX_VNNI or AMX; on an AVX2-only CPU they train the face models 1.3-1.6x faster
-    (BENCHMARKS.md). TensorFlow reads the variable once, when it loads: call this before.
+    AVX_VNNI or AMX; on an AVX2-only CPU they train the face models 1.3-1.7x faster
+    (BENCHMARKS.md). Other CPUs (Arm) keep TensorFlow's choice. TensorFlow reads the variable
+    once, when it loads: call this before.
     """
-    environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+    if flags is not None and "avx2" in flags:
+        environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 
 def gpu_count() -> int:

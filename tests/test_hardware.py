@@ -10,7 +10,7 @@ import keras
 import pytest
 
 from stressvision import training
-from stressvision.hardware import cpu_flags, resolve_precision
+from stressvision.hardware import cpu_flags, prefer_onednn, resolve_precision
 from tests.conftest import ROOT
 from tests.test_models import NUM_CLASSES, faces, train_config
 
@@ -102,15 +102,29 @@ def test_auto_precision_trains_in_what_the_cpu_computes(tmp_path, monkeypatch, c
     assert keras.mixed_precision.global_policy().name == "float32"
 
 
-@pytest.mark.parametrize(("choice", "seen"), [(None, "1 True"), ("0", "0 False"), ("1", "1 True")])
-def test_importing_the_package_turns_onednn_on_unless_the_user_chose(choice, seen):
+def test_prefer_onednn_asks_on_x86_with_avx2_unless_the_user_chose():
+    for flags, environ, expected in [
+        (AVX2, {}, {"TF_ENABLE_ONEDNN_OPTS": "1"}),
+        (AVX2, {"TF_ENABLE_ONEDNN_OPTS": "0"}, {"TF_ENABLE_ONEDNN_OPTS": "0"}),
+        (AVX512_BF16, {}, {"TF_ENABLE_ONEDNN_OPTS": "1"}),
+        (frozenset({"fp", "asimd", "asimddp"}), {}, {}),  # Arm (a Raspberry Pi 5): TensorFlow's choice
+        (None, {}, {}),  # flags unknown
+    ]:
+        prefer_onednn(flags, environ)
+        assert environ == expected, flags
+
+
+@pytest.mark.parametrize(("choice", "seen"), [(None, "1 True"), ("0", "0 False")])
+def test_the_train_stage_trains_with_onednn_unless_the_user_chose(choice, seen):
     """TensorFlow alone turns oneDNN on only on CPUs with AVX512_VNNI/BF16 or AMX."""
+    if "avx2" not in (cpu_flags() or ()):
+        pytest.skip("oneDNN is asked for on x86 CPUs with AVX2 only")
     env = {key: value for key, value in os.environ.items() if key != "TF_ENABLE_ONEDNN_OPTS"}
     if choice is not None:
         env["TF_ENABLE_ONEDNN_OPTS"] = choice
     script = (
         "import os\n"
-        "import stressvision.training\n"  # the package first, then what loads TensorFlow
+        "import stages.train\n"  # the stage module first, as `python -m stages.train` runs it
         "from tensorflow.python.util import _pywrap_util_port as port\n"
         "print(os.environ['TF_ENABLE_ONEDNN_OPTS'], port.IsMklEnabled())"
     )
