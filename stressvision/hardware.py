@@ -1,5 +1,6 @@
-"""What the machine can compute fast: `train.precision: auto` and the warning for a precision
-the hardware only emulates (bfloat16 on an AVX2-only CPU trained 7x slower than float32)."""
+"""What the machine can compute fast: `train.precision: auto`, the warning for a precision the
+hardware only emulates (bfloat16 on an AVX2-only CPU trained 7x slower than float32), and
+TensorFlow's oneDNN kernels where it leaves them off."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ def prefer_onednn(flags: frozenset[str] | None, environ: MutableMapping[str, str
     (`TF_ENABLE_ONEDNN_OPTS`).
 
     On Linux TensorFlow turns them on by itself only on CPUs with AVX512_VNNI, AVX512_BF16,
-    AVX_VNNI or AMX; on an AVX2-only CPU they train the face models 1.3-1.7x faster
+    AVX_VNNI or AMX; on an AVX2-only CPU they train the face models up to 2x faster
     (BENCHMARKS.md). Other CPUs (Arm) keep TensorFlow's choice. TensorFlow reads the variable
     once, when it loads: call this before.
     """
