@@ -10,9 +10,6 @@ import pytest
 import yaml
 
 from benchmarks.project_copy import ROOT, copy_project, git, run
-from stressvision.hardware import cpu_flags, prefer_onednn
-
-prefer_onednn(cpu_flags())  # tests that train in-process import Keras first: train as the stage does
 
 __all__ = ["ROOT", "git", "run", "deep_update", "set_params", "stage_in_copy", "error_lines"]
 
