@@ -29,12 +29,15 @@ import yaml  # noqa: E402
 
 from stressvision.errors import StressVisionError  # noqa: E402
 from stressvision.fileio import write_bytes  # noqa: E402
+from stressvision.hardware import cpu_flags, prefer_onednn  # noqa: E402
 from stressvision.labels import label_map_from_params  # noqa: E402
 from stressvision.params import Section, load_params  # noqa: E402
 from stressvision.profiles import apply_overrides, load_profile  # noqa: E402
 from stressvision.scores import confusion_report  # noqa: E402
 from stressvision.voice.corpora import VOICE_EMOTIONS, read_voice_corpus  # noqa: E402
 from stressvision.voice.speakers import per_speaker_accuracy, speaker_folds  # noqa: E402
+
+prefer_onednn(cpu_flags())  # as the voice_train stage runs (TensorFlow loads later)
 
 
 def profile_params(name: str, overrides: dict | None = None) -> dict:

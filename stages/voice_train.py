@@ -2,7 +2,10 @@
 
 from pathlib import Path
 
+from stressvision.hardware import cpu_flags, prefer_onednn
 from stressvision.stage import run_stage, stage_args
+
+prefer_onednn(cpu_flags())  # before main() loads TensorFlow
 
 
 def main() -> None:

@@ -31,7 +31,7 @@ def prefer_onednn(flags: frozenset[str] | None, environ: MutableMapping[str, str
     (`TF_ENABLE_ONEDNN_OPTS`).
 
     On Linux TensorFlow turns them on by itself only on CPUs with AVX512_VNNI, AVX512_BF16,
-    AVX_VNNI or AMX; on an AVX2-only CPU they train the face models up to 2x faster
+    AVX_VNNI or AMX; on an AVX2-only CPU they train the face and voice networks up to 2x faster
     (BENCHMARKS.md). Other CPUs (Arm) keep TensorFlow's choice. TensorFlow reads the variable
     once, when it loads: call this before.
     """

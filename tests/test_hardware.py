@@ -114,8 +114,9 @@ def test_prefer_onednn_asks_on_x86_with_avx2_unless_the_user_chose():
         assert environ == expected, flags
 
 
+@pytest.mark.parametrize("stage", ["stages.train", "stages.voice_train"])
 @pytest.mark.parametrize(("choice", "seen"), [(None, "1 True"), ("0", "0 False")])
-def test_the_train_stage_trains_with_onednn_unless_the_user_chose(choice, seen):
+def test_the_train_stages_train_with_onednn_unless_the_user_chose(stage, choice, seen):
     """TensorFlow alone turns oneDNN on only on CPUs with AVX512_VNNI/BF16 or AMX."""
     if "avx2" not in (cpu_flags() or ()):
         pytest.skip("oneDNN is asked for on x86 CPUs with AVX2 only")
@@ -124,7 +125,7 @@ def test_the_train_stage_trains_with_onednn_unless_the_user_chose(choice, seen):
         env["TF_ENABLE_ONEDNN_OPTS"] = choice
     script = (
         "import os\n"
-        "import stages.train\n"  # the stage module first, as `python -m stages.train` runs it
+        f"import {stage}\n"  # the stage module first, as `python -m <stage>` runs it
         "from tensorflow.python.util import _pywrap_util_port as port\n"
         "print(os.environ['TF_ENABLE_ONEDNN_OPTS'], port.IsMklEnabled())"
     )
