@@ -20,7 +20,7 @@ from functools import partial
 import keras
 import numpy as np
 
-from stressvision.augment import AugmentConfig, affine_warp, geometric_layers, warp_draws
+from stressvision.augment import AugmentConfig, affine_warp, geometric_layers, random_erasing, warp_draws
 from stressvision.datasets import FaceSet, drop_empty_classes, map_to_classes, read_face_source
 from stressvision.distillation import distillation_loss, weigh_hard_loss
 from stressvision.labels import FER2013_EMOTIONS, LabelMap, label_map_from_params
@@ -127,6 +127,30 @@ class RandomAffineWarp(keras.layers.Layer):
         return {**super().get_config(), **ranges, "seed": self.seed}
 
 
+@keras.saving.register_keras_serializable(package="stressvision")
+class RandomErasing(keras.layers.Layer):
+    """augment.random_erasing as a Keras layer (while training): one black rectangle per image
+    with `probability`."""
+
+    def __init__(self, probability: float, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.probability, self.seed = float(probability), seed
+        self.generator = keras.random.SeedGenerator(seed)
+
+    def call(self, images, training=False):
+        if not training or not self.probability:
+            return images
+        batch = keras.ops.shape(images)[0]
+
+        def uniform(low: float, high: float):
+            return keras.random.uniform((batch, 1), low, high, seed=self.generator)
+
+        return random_erasing(images, uniform, self.probability)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "probability": self.probability, "seed": self.seed}
+
+
 def augmentation_model(config: AugmentConfig, seed: int) -> keras.Sequential:
     """The pipeline's training augmentation (augment.build_augmenter) as float32 Keras layers.
 
@@ -142,6 +166,8 @@ def augmentation_model(config: AugmentConfig, seed: int) -> keras.Sequential:
             )
         ]
     layers.append(RandomBrightnessScale(*config.brightness, seed=seed + 4, dtype="float32"))
+    if config.erasing:
+        layers.append(RandomErasing(config.erasing, seed=seed + 7, dtype="float32"))
     return keras.Sequential(layers, name="augment")
 
 

@@ -21,6 +21,7 @@ class AugmentConfig:
     brightness: tuple[float, float] = (0.9, 1.1)
     warp: str = "layers"  # layers: Keras' rotation, shift, zoom layers in turn | single: one warp
     contrast: tuple[float, float] = (1.0, 1.0)  # each face's deviations from its mean times this
+    erasing: float = 0.0  # chance of blacking out one random rectangle of a face (random_erasing)
 
     @classmethod
     def from_section(cls, section: Section) -> AugmentConfig:
@@ -32,6 +33,7 @@ class AugmentConfig:
             brightness=factor_range(section, "brightness"),
             warp=section.choice("warp", WARPS),
             contrast=factor_range(section, "contrast"),
+            erasing=section.float("erasing", minimum=0, maximum=1),
         )
         section.check_no_extra_keys()
         return config
@@ -134,6 +136,36 @@ def warp_draws(config: AugmentConfig, uniform, height: int, width: int) -> tuple
     return angle, scale, shift_x, shift_y, mirror
 
 
+def random_erasing(images, uniform, probability: float, area=(0.02, 0.33), aspect=(0.3, 3.3)):
+    """Black out one rectangle in each of (B, H, W, C) `images` with `probability`.
+
+    Random erasing (Zhong et al., AAAI 2020) as torchvision's RandomErasing draws it with
+    value 0: a share `area` of the face, height/width `aspect` (log-uniform), anywhere inside
+    it. It makes the network read the whole face instead of one cue (the mouth of `happy`);
+    the 73.28 % FER-2013 VGG record trained with it at 0.5. `uniform(low, high)` draws a
+    (B, 1) array; as Keras ops it runs in tf.data and on any backend.
+    """
+    import keras
+    import numpy as np
+
+    ops = keras.ops
+    height, width = images.shape[1], images.shape[2]
+    size = uniform(*area) * float(height * width)
+    ratio = ops.exp(uniform(math.log(aspect[0]), math.log(aspect[1])))
+    box_h = ops.minimum(ops.sqrt(size * ratio), float(height))
+    box_w = ops.minimum(ops.sqrt(size / ratio), float(width))
+    top = uniform(0.0, 1.0) * (height - box_h)
+    left = uniform(0.0, 1.0) * (width - box_w)
+    rows = ops.convert_to_tensor(np.arange(height, dtype="float32")[None, :])
+    cols = ops.convert_to_tensor(np.arange(width, dtype="float32")[None, :])
+    in_rows = ops.logical_and(rows >= top, rows < top + box_h)  # (B, H)
+    in_cols = ops.logical_and(cols >= left, cols < left + box_w)  # (B, W)
+    erase = uniform(0.0, 1.0) < probability  # (B, 1)
+    box = ops.logical_and(in_rows[:, :, None], in_cols[:, None, :])
+    box = ops.logical_and(box, erase[:, :, None])
+    return ops.where(box[..., None], ops.zeros_like(images), images)
+
+
 def build_augmenter(config: AugmentConfig, seed: int) -> Callable:
     """Return `augment(images)` for float32 batches (B, H, W, C) with pixel values in [0, 255]."""
     import keras
@@ -145,6 +177,7 @@ def build_augmenter(config: AugmentConfig, seed: int) -> Callable:
     rng = tf.random.Generator.from_seed(seed + 4)
     warp_rng = tf.random.Generator.from_seed(seed + 5)
     contrast_rng = tf.random.Generator.from_seed(seed + 6)
+    erasing_rng = tf.random.Generator.from_seed(seed + 7)
 
     def augment(images):
         images = tf.cast(images, tf.float32)
@@ -163,6 +196,10 @@ def build_augmenter(config: AugmentConfig, seed: int) -> Callable:
             factor = contrast_rng.uniform([tf.shape(images)[0], 1, 1, 1], *config.contrast)
             mean = tf.reduce_mean(images, axis=[1, 2, 3], keepdims=True)
             images = (images - mean) * factor + mean
-        return tf.clip_by_value(images, 0.0, 255.0)
+        images = tf.clip_by_value(images, 0.0, 255.0)
+        if config.erasing:
+            shape = [tf.shape(images)[0], 1]
+            images = random_erasing(images, lambda lo, hi: erasing_rng.uniform(shape, lo, hi), config.erasing)
+        return images
 
     return augment

@@ -16,6 +16,7 @@ from stressvision.accelerated import (
     FitPlan,
     RandomAffineWarp,
     RandomBrightnessScale,
+    RandomErasing,
     augmentation_model,
     collapsed,
     compile_trainer,
@@ -46,11 +47,15 @@ def sample_zip(tmp_path_factory):
 def test_augmentation_moves_pixels_only_while_training():
     images = np.random.default_rng(0).integers(0, 256, (16, 48, 48, 1)).astype(np.float32)
     for warp in WARPS:
-        augment = augmentation_model(AugmentConfig(brightness=(0.5, 1.5), warp=warp), seed=1)
+        augment = augmentation_model(AugmentConfig(brightness=(0.5, 1.5), warp=warp, erasing=0.5), seed=1)
         moved = np.asarray(augment(images, training=True))
         assert moved.shape == images.shape and moved.min() >= 0 and moved.max() <= 255
         assert np.abs(moved - images).mean() > 10
         np.testing.assert_array_equal(np.asarray(augment(images, training=False)), images)
+    erased = np.asarray(RandomErasing(1.0, seed=1)(images + 1, training=True))
+    black = (erased == 0).mean(axis=(1, 2, 3))
+    assert black.min() > 0.012 and black.max() < 0.37  # one box of 2-33 % in every image
+    np.testing.assert_array_equal(erased[erased > 0], images[erased > 0] + 1)
     scaled = np.asarray(RandomBrightnessScale(2.0, 2.0)(images[:, :8, :8] / 4, training=True))
     np.testing.assert_allclose(scaled, images[:, :8, :8] / 2, rtol=1e-6)
 

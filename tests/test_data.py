@@ -159,6 +159,36 @@ def test_contrast_jitter_scales_each_face_about_its_mean():
     np.testing.assert_allclose(centred(out) / ratio[:, None, None, None], centred(faces), atol=1e-3)
 
 
+
+def erased_boxes(faces: np.ndarray, out: np.ndarray) -> list[tuple[int, int, float]]:
+    """(height, width, black share) of each face's changed pixels; asserts they are one black box."""
+    boxes = []
+    for before, after in zip(faces[..., 0], out[..., 0], strict=True):
+        changed = before != after
+        if not changed.any():
+            continue
+        rows, cols = np.flatnonzero(changed.any(axis=1)), np.flatnonzero(changed.any(axis=0))
+        box = after[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+        assert (box == 0).all() and changed.sum() == box.size  # one solid rectangle, nothing else moved
+        boxes.append((len(rows), len(cols), box.size / changed.size))
+    return boxes
+
+
+def test_random_erasing_blacks_out_one_box_in_about_its_share_of_faces():
+    import tensorflow as tf
+
+    faces = np.random.default_rng(0).uniform(1, 255, size=(2000, 48, 48, 1)).astype(np.float32)
+    for probability in (0.0, 0.5, 1.0):
+        config = AugmentConfig(0, 0, 0, False, (1.0, 1.0), "single", erasing=probability)
+        out = np.asarray(build_augmenter(config, seed=0)(tf.constant(faces)))
+        boxes = erased_boxes(faces, out)
+        assert abs(len(boxes) / len(faces) - probability) < 0.04
+    areas = np.array([share for _, _, share in boxes])
+    aspects = np.array([h / w for h, w, _ in boxes])
+    assert areas.min() > 0.012 and areas.max() < 0.37 and 0.15 < areas.mean() < 0.19  # 2-33 % of the face
+    assert aspects.min() < 0.5 and aspects.max() > 2.0  # tall and wide boxes both
+
+
 def official_splits_and_own_photos() -> tuple[np.ndarray, np.ndarray]:
     """Labels and official splits: two classes of 30 train, 5 val, 5 test, and 10 own photos."""
     labels = np.r_[np.zeros(40), np.ones(40), np.full(10, 2)].astype(int)

@@ -151,6 +151,7 @@ def test_voice_benchmark_overrides_apply_after_the_profile_and_are_checked():
         ("augmentation.wrap=single", "--set: train.augmentation.wrap: not a key of params.yaml"),
         ("width", "--set width: expected KEY=VALUE"),
         ("width=9", "params.yaml: train.width: must be <= 4.0, got 9"),
+        ("augmentation.erasing=1.5", "params.yaml: train.augmentation.erasing: must be <= 1, got 1.5"),
     ],
 )
 def test_train_speed_settings_are_checked_in_one_line(tmp_path, setting, message):
