@@ -159,7 +159,6 @@ def test_contrast_jitter_scales_each_face_about_its_mean():
     np.testing.assert_allclose(centred(out) / ratio[:, None, None, None], centred(faces), atol=1e-3)
 
 
-
 def erased_boxes(faces: np.ndarray, out: np.ndarray) -> list[tuple[int, int, float]]:
     """(height, width, black share) of each face's changed pixels; asserts they are one black box."""
     boxes = []
