@@ -96,6 +96,16 @@ class RandomBrightnessScale(keras.layers.Layer):
         return {**super().get_config(), "low": self.low, "high": self.high, "seed": self.seed}
 
 
+def per_image_uniform(images, generator: keras.random.SeedGenerator) -> Callable:
+    """`uniform(low, high)`: one (B, 1) draw per image of the batch, as augment's warps take it."""
+    batch = keras.ops.shape(images)[0]
+
+    def uniform(low: float, high: float):
+        return keras.random.uniform((batch, 1), low, high, seed=generator)
+
+    return uniform
+
+
 @keras.saving.register_keras_serializable(package="stressvision")
 class RandomAffineWarp(keras.layers.Layer):
     """augment.affine_warp as a Keras layer (while training): flip, rotation, shift and zoom in one
@@ -114,11 +124,7 @@ class RandomAffineWarp(keras.layers.Layer):
     def call(self, images, training=False):
         if not training:
             return images
-        batch = keras.ops.shape(images)[0]
-
-        def uniform(low: float, high: float):
-            return keras.random.uniform((batch, 1), low, high, seed=self.generator)
-
+        uniform = per_image_uniform(images, self.generator)
         return affine_warp(images, *warp_draws(self.ranges, uniform, images.shape[1], images.shape[2]))
 
     def get_config(self) -> dict:
@@ -140,12 +146,7 @@ class RandomErasing(keras.layers.Layer):
     def call(self, images, training=False):
         if not training or not self.probability:
             return images
-        batch = keras.ops.shape(images)[0]
-
-        def uniform(low: float, high: float):
-            return keras.random.uniform((batch, 1), low, high, seed=self.generator)
-
-        return random_erasing(images, uniform, self.probability)
+        return random_erasing(images, per_image_uniform(images, self.generator), self.probability)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "probability": self.probability, "seed": self.seed}
