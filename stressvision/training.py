@@ -88,6 +88,7 @@ class TrainConfig:
     lr_patience: int
     warmup_epochs: int
     label_smoothing: float
+    ema: float
     class_weights: bool
     augment: bool
     augmentation: AugmentConfig
@@ -119,6 +120,7 @@ class TrainConfig:
             lr_patience=section.int("lr_patience", minimum=1),
             warmup_epochs=section.int("warmup_epochs", minimum=0),
             label_smoothing=section.float("label_smoothing", minimum=0.0, maximum=0.5),
+            ema=section.float("ema", minimum=0.0, maximum=0.9999),
             class_weights=section.bool("class_weights"),
             augment=section.bool("augment"),
             augmentation=AugmentConfig.from_section(section.sub("augmentation")),
@@ -352,9 +354,11 @@ def make_dataset(
 
 
 def compile_model(model: keras.Model, config: TrainConfig) -> None:
-    """Adam at `learning_rate` (ReduceLROnPlateau or CosineSchedule move it while training)."""
+    """Adam at `learning_rate` (ReduceLROnPlateau or CosineSchedule move it while training),
+    keeping an exponential moving average of the weights when `ema` > 0."""
+    ema = {"use_ema": True, "ema_momentum": config.ema} if config.ema else {}
     model.compile(
-        optimizer=keras.optimizers.Adam(config.learning_rate),
+        optimizer=keras.optimizers.Adam(config.learning_rate, **ema),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
         metrics=[
             "accuracy",
@@ -379,6 +383,8 @@ def train(
 
     With no validation faces (`split.val: 0`, every official training face trains) nothing
     can pick an epoch: the model of the last epoch is kept, so the schedule must be `cosine`.
+    With `ema` > 0 the epochs are validated, picked and kept by their moving average of the
+    weights (Keras swaps it in after each epoch and puts it in the model at the end of fit).
 
     `soft_targets` (one row per training face, see soft_labels.learned_targets) are what the
     model is distilled from when `config.distill.soft_labels` is set. The returned model is
@@ -441,6 +447,8 @@ def train(
             flush=True,
         )
     callbacks = []
+    if validate and config.ema:  # first, so validation, checkpoint and early stopping see the average
+        callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
     if validate:
         callbacks += [
             StudentCheckpoint(checkpoint, student, monitor="val_accuracy", mode="max", save_best_only=True),

@@ -18,7 +18,7 @@ from stressvision.litert import TFLiteClassifier
 from stressvision.models import MODEL_BUILDERS, build_mobilenetv3_small
 from stressvision.params import Section
 from stressvision.profiles import PROFILES_DIR, ProfileError, available, check_keys, exp_run_command, set_args
-from stressvision.training import CosineSchedule, TimeLeft, TrainConfig, build_model, train
+from stressvision.training import CosineSchedule, TimeLeft, TrainConfig, build_model, make_dataset, train
 from tests.conftest import ROOT, deep_update, default_params
 
 NUM_CLASSES = 3
@@ -140,6 +140,7 @@ def test_vgg_fer_fc_units_sets_its_dense_layers_apart_from_the_width():
         ({"distill": {"soft_labels": "t.keras"}}, 'train.distill.soft_labels: expected "" or a .npz file'),
         ({"distill": {"soft_labels": "no/s.npz"}}, "train.distill.soft_labels: 'no/s.npz' does not exist"),
         ({"augmentation": {"warp": "blur"}}, "train.augmentation.warp: unknown value 'blur'"),
+        ({"ema": 1}, "train.ema: must be <= 0.9999, got 1"),
     ],
 )
 def test_bad_train_params_are_one_line(updates, message):
@@ -197,6 +198,39 @@ def test_without_validation_faces_the_last_epoch_is_kept(tmp_path, capsys, preci
 
     with pytest.raises(ParamsError, match="train.lr_schedule: plateau watches the validation loss"):
         train(train_config(lr_schedule="plateau"), (images, labels), none, NUM_CLASSES, tmp_path)
+
+
+class TrainableWeightsPerBatch(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.batches = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batches.append([v.numpy().copy() for v in self.model.trainable_variables])
+
+
+@pytest.mark.parametrize("validate", [False, True])
+def test_ema_validates_and_keeps_the_moving_average_of_the_weights(tmp_path, validate):
+    images, labels = faces(32)
+    val = (images[:8], labels[:8]) if validate else (images[:0], labels[:0])
+    config = train_config(epochs=3, lr_schedule="cosine", warmup_epochs=1, ema=0.5)
+    seen = TrainableWeightsPerBatch()
+    model, history, summary = train(config, (images, labels), val, NUM_CLASSES, tmp_path, [seen])
+    assert len(seen.batches) == 3 * 4  # 32 faces in batches of 8: the weights as trained, per batch
+    average, at_epoch_end = seen.batches[0], []
+    for step, weights in enumerate(seen.batches):
+        average = [0.5 * a + 0.5 * w for a, w in zip(average, weights)] if step else average
+        if step % 4 == 3:
+            at_epoch_end.append(average)
+    epoch = summary["best_epoch" if validate else "kept_epoch"] - 1  # counted from 1
+    kept = [v.numpy() for v in model.trainable_variables]
+    for k, a in zip(kept, at_epoch_end[epoch]):
+        np.testing.assert_allclose(k, a, rtol=1e-5, atol=1e-6)
+    trained = seen.batches[4 * epoch + 3]
+    assert not all(np.allclose(k, w) for k, w in zip(kept, trained))  # not the weights as trained
+    if validate:  # each epoch was validated with its average (the kept model is compiled as trained)
+        scores = model.evaluate(make_dataset(*val, NUM_CLASSES, 8, False), verbose=0, return_dict=True)
+        np.testing.assert_allclose(scores["loss"], history["val_loss"][epoch], rtol=1e-4)
 
 
 def test_time_left_is_said_between_epochs(capsys):
