@@ -219,7 +219,8 @@ def test_ema_validates_and_keeps_the_moving_average_of_the_weights(tmp_path, val
     assert len(seen.batches) == 3 * 4  # 32 faces in batches of 8: the weights as trained, per batch
     average, at_epoch_end = seen.batches[0], []
     for step, weights in enumerate(seen.batches):
-        average = [0.5 * a + 0.5 * w for a, w in zip(average, weights)] if step else average
+        momentum = min(0.5, (2 + step) / (11 + step))  # warming up: 0.25, 0.31, ... 0.5 from step 7
+        average = [momentum * a + (1 - momentum) * w for a, w in zip(average, weights)] if step else average
         if step % 4 == 3:
             at_epoch_end.append(average)
     epoch = summary["best_epoch" if validate else "kept_epoch"] - 1  # counted from 1
