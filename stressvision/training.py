@@ -243,9 +243,10 @@ class WeightAverage(keras.callbacks.Callback):
 
     The momentum warms up as TensorFlow's ExponentialMovingAverage with `num_updates` does,
     min(momentum, (1 + t) / (10 + t)) at update t, so that the first weights, far from trained,
-    do not weigh in the average for thousands of batches. Keras' own `use_ema` has neither
-    warm-up nor averaged batch-norm statistics: on FER-2013 its average validated at chance for
-    the first epochs while the trained weights reached 0.5.
+    do not weigh in the average for thousands of batches: without it (as Keras' own `use_ema`,
+    which also leaves batch-norm statistics out) the average of `real_default` on FER-2013
+    validated near chance (0.17-0.33, 4 classes) for three epochs while training reached 0.54.
+    Batch-norm statistics are averaged with the weights, as timm's ModelEma does.
     """
 
     def __init__(self, momentum: float):
