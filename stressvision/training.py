@@ -249,12 +249,16 @@ class WeightAverage(keras.callbacks.Callback):
     Batch-norm statistics are averaged with the weights, as timm's ModelEma does.
     """
 
-    def __init__(self, momentum: float):
+    def __init__(self, momentum: float, student: keras.Model):
         super().__init__()
         self.momentum = momentum
+        self.student = student
         self.updates = 0
         self.average: list[np.ndarray] | None = None
         self.trained: list[np.ndarray] | None = None  # the weights as trained while the average stands in
+
+    def set_model(self, model):  # the student: a distiller's frozen teacher needs no average
+        super().set_model(self.student)
 
     def on_train_batch_end(self, batch, logs=None):
         weights = self.model.get_weights()
@@ -503,7 +507,7 @@ def train(
         )
     callbacks = []
     if config.ema:  # first, so that validation, checkpoint and early stopping see the average
-        callbacks.append(WeightAverage(config.ema))
+        callbacks.append(WeightAverage(config.ema, student))
     if validate:
         callbacks += [
             StudentCheckpoint(checkpoint, student, monitor="val_accuracy", mode="max", save_best_only=True),
