@@ -104,7 +104,9 @@ def read_face_source(path: str | os.PathLike, progress: bool = True) -> FaceSet:
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
-        raise DataError(f"{path}: not a readable zip archive ({exc}); delete it and rerun download") from None
+        raise DataError(
+            f"{path}: not a readable zip archive ({exc}); rerun the download: dvc repro --force download"
+        ) from None
     with archive:
         names = [e.filename for e in archive.infolist() if not e.is_dir()]
         csvs = [n for n in names if n.lower().endswith(".csv") and not _unsafe(n)]

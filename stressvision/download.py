@@ -38,8 +38,20 @@ def find_raw_file(raw_dir: str | os.PathLike) -> Path:
 
 
 def copy_local_archive(source: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
-    """Use a file the user already has, as is: no network."""
+    """Use a file the user already has, as is: no network.
+
+    A zip is opened first, so that a broken copy is named here, where it can be fixed, rather
+    than copied and found unreadable a stage later.
+    """
     destination = Path(out_dir) / raw_file_name(source)
+    if destination.suffix == ".zip":
+        try:
+            zipfile.ZipFile(source).close()
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise DataError(
+                f"{source}: not a readable zip archive ({exc}); set download.fer2013_archive "
+                "to a complete copy of the Kaggle msambare/fer2013 zip (or fer2013.csv)"
+            ) from None
     with atomic_path(destination) as tmp:
         shutil.copyfile(source, tmp)
     return destination

@@ -52,6 +52,17 @@ def test_local_archive_is_used_as_is_without_network(tmp_path, sample_zip, monke
     assert not (tmp_path / "partial").exists()
 
 
+def test_broken_local_zip_is_named_and_not_copied(tmp_path, sample_zip):
+    broken = tmp_path / "my-fer2013.zip"
+    broken.write_bytes(sample_zip.read_bytes()[: sample_zip.stat().st_size // 2])  # cut short
+    with pytest.raises(DataError) as info:
+        fetch_fer2013(str(broken), "msambare/fer2013", tmp_path / "raw", tmp_path / "partial")
+    message = str(info.value)
+    assert message.startswith(f"{broken}: not a readable zip archive") and "\n" not in message
+    assert "download.fer2013_archive" in message
+    assert not (tmp_path / "raw" / "fer2013.zip").exists()
+
+
 def test_local_csv_keeps_its_kind(tmp_path):
     csv = tmp_path / "my-fer.csv"
     csv.write_text("emotion,pixels,Usage\n")
