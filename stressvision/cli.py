@@ -112,20 +112,31 @@ def predict_voice(args: argparse.Namespace) -> int:
             for _, clip in clip_windows(read_recording_file(file, model.sample_rate), model.samples)
         ]
 
+    failures = 0
+
+    def failed(exc: StressVisionError) -> None:
+        nonlocal failures
+        failures += 1
+        print(f"error: {exc}", file=sys.stderr)
+
     speaker = None
     inputs = recordings()
     if model.speaker_norm:
         if args.enroll:
             speaker = model.enrol(enrolment_clips(args.enroll), "--enroll")
-        else:  # the inputs are the speaker's enrolment: read them all first
-            inputs = [(name, w if isinstance(w, StressVisionError) else list(w)) for name, w in inputs]
-            features = [f for _, w in inputs if not isinstance(w, StressVisionError) for _, f in w]
+        else:  # the inputs are the speaker's enrolment: read them all (naming the bad ones) first
+            read = [(name, w if isinstance(w, StressVisionError) else list(w)) for name, w in inputs]
+            inputs = []
+            for name, windows in read:
+                if isinstance(windows, StressVisionError):
+                    failed(windows)
+                else:
+                    inputs.append((name, windows))
+            features = [f for _, w in inputs for _, f in w]
             speaker = SpeakerStatistics.of(np.array(features), "the inputs (one speaker)")
-    failures = 0
     for name, windows in inputs:
         if isinstance(windows, StressVisionError):
-            failures += 1
-            print(f"error: {windows}", file=sys.stderr)
+            failed(windows)
             continue
         for start, features in windows:
             probs = model.classify(features, speaker)

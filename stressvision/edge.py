@@ -165,6 +165,12 @@ class FaceDetector:
         return self.cv2.resize(face, (FACE_SIZE, FACE_SIZE), interpolation=self.cv2.INTER_AREA)
 
 
+def unreadable_image(path: Path, exc: Exception) -> DataError:
+    """One line that says why: the system's reason for a missing or locked file, else the decoder's."""
+    why = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+    return DataError(f"{path}: not a readable image ({why})")
+
+
 def read_gray(path: Path) -> np.ndarray:
     """The whole image as grayscale uint8 at its own size (EXIF rotation applied)."""
     from PIL import Image, ImageOps
@@ -173,7 +179,7 @@ def read_gray(path: Path) -> np.ndarray:
         with Image.open(path) as img:
             return np.asarray(ImageOps.exif_transpose(img).convert("L"), dtype=np.uint8)
     except Exception as exc:  # noqa: BLE001 - any unreadable file
-        raise DataError(f"{path}: not a readable image ({type(exc).__name__})") from None
+        raise unreadable_image(path, exc) from None
 
 
 def labelled_faces(
@@ -201,4 +207,4 @@ def face_crop_from_file(path: Path) -> np.ndarray:
     try:
         return decode_face(path.read_bytes())
     except Exception as exc:  # noqa: BLE001 - any unreadable file
-        raise DataError(f"{path}: not a readable image ({type(exc).__name__})") from None
+        raise unreadable_image(path, exc) from None

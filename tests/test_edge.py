@@ -140,11 +140,13 @@ def test_predict_skips_bad_inputs_and_goes_on(
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"\xff\xd8 truncated")
     good = next((labelled_test_set / "happy").glob("*.png"))
-    result = stressvision(
-        "predict", "--model", str(pipeline_project / "models/tflite"), str(bad), str(blank), str(good)
-    )
+    missing = tmp_path / "missing.jpg"
+    inputs = [str(bad), str(missing), str(blank), str(good)]
+    result = stressvision("predict", "--model", str(pipeline_project / "models/tflite"), *inputs)
     assert result.returncode == 1
-    assert "bad.jpg: not a readable image" in result.stderr and "blank.png: no face found" in result.stderr
+    assert "bad.jpg: not a readable image (UnidentifiedImageError)" in result.stderr
+    assert f"error: {missing}: not a readable image (No such file or directory)" in result.stderr.splitlines()
+    assert "blank.png: no face found" in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -132,6 +132,12 @@ def test_a_speaker_normalised_model_enrols_its_speaker_or_says_how(pipeline_proj
         result = stressvision("predict", "--model", str(model), *args, stdin=stdin)
         errors = [line for line in result.stderr.decode().splitlines() if line.startswith("error")]
         assert result.returncode == 2 and len(errors) == 1 and errors[0].startswith(message), result.stderr
+    # inputs that cannot be read are named before the enrolment they leave too short
+    missing = tmp_path / "nope.wav"
+    result = stressvision("predict", "--model", str(model), str(missing))
+    errors = [line for line in result.stderr.decode().splitlines() if line.startswith("error")]
+    assert result.returncode == 2 and errors[0] == f"error: {missing}: unreadable (No such file or directory)"
+    assert len(errors) == 2 and errors[1].startswith("error: the inputs (one speaker): 0 clip(s)"), errors
 
 
 def test_voice_commands_never_import_tensorflow(pipeline_project: Path, wav_test_set: Path):
