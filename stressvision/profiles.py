@@ -100,6 +100,26 @@ def set_args(overrides: dict[str, Any]) -> list[str]:
     return args
 
 
+def set_param_keys(extra: list[str] | tuple[str, ...]) -> list[str]:
+    """The params.yaml keys that `-S KEY=VALUE` / `--set-param KEY=VALUE` arguments set.
+
+    DVC's other forms (`+KEY` to add, `~KEY` to delete, `FILE:KEY` for another params file)
+    are left to DVC.
+    """
+    keys = []
+    for arg, following in zip(extra, [*extra[1:], ""]):
+        if arg in ("-S", "--set-param"):
+            value = following
+        elif arg.startswith("--set-param="):
+            value = arg.partition("=")[2]
+        else:
+            continue
+        file, _, key = value.partition("=")[0].rpartition(":")
+        if file in ("", PARAMS_FILE) and key and key[0] not in "+~":
+            keys.append(key)
+    return keys
+
+
 def exp_run_command(
     name: str,
     extra: list[str] | tuple[str, ...] = (),
@@ -107,12 +127,15 @@ def exp_run_command(
     params_file: str | os.PathLike = PARAMS_FILE,
     overrides: dict[str, Any] | None = None,
 ) -> list[str]:
-    """`dvc exp run -S ... EXTRA` for profile `name`, its keys checked against params_file.
+    """`dvc exp run -S ... EXTRA` for profile `name`, its keys and EXTRA's `-S` keys checked
+    against params_file (DVC's own refusal of an unknown key is a four-line traceback).
 
     `overrides` (dotted keys) replace the profile's values, so each key is set once.
     """
     values = load_profile(name, profiles_dir) | (overrides or {})
-    check_keys(values, load_params(params_file), f"profiles/{name}.yaml")
+    params = load_params(params_file)
+    check_keys(values, params, f"profiles/{name}.yaml")
+    check_keys(dict.fromkeys(set_param_keys(extra)), params, "-S")
     return ["dvc", "exp", "run", *set_args(values), *extra]
 
 

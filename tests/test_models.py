@@ -17,7 +17,15 @@ from stressvision.export import to_tflite
 from stressvision.litert import TFLiteClassifier
 from stressvision.models import MODEL_BUILDERS, build_mobilenetv3_small
 from stressvision.params import Section
-from stressvision.profiles import PROFILES_DIR, ProfileError, available, check_keys, exp_run_command, set_args
+from stressvision.profiles import (
+    PROFILES_DIR,
+    ProfileError,
+    available,
+    check_keys,
+    exp_run_command,
+    set_args,
+    set_param_keys,
+)
 from stressvision.training import CosineSchedule, TimeLeft, TrainConfig, build_model, make_dataset, train
 from tests.conftest import ROOT, deep_update, default_params
 
@@ -382,6 +390,12 @@ def test_profile_set_args_and_key_checks():
         check_keys({"train.modle": "x"}, params, "p.yaml")
     with pytest.raises(ProfileError, match=r"^p.yaml: train.augmentation: a section of params.yaml"):
         check_keys({"train.augmentation": 1}, params, "p.yaml")
+    extra = ["-S", "train.epochs=3", "--set-param=train.seed=1", "-S", "params.yaml:train.batch_size=8"]
+    extra += ["-S", "+train.new_key=1", "-S", "other.yaml:x=1", "--queue"]
+    assert set_param_keys(extra) == ["train.epochs", "train.seed", "train.batch_size"]
+    assert exp_run_command("realtime", extra)[-len(extra) :] == extra
+    with pytest.raises(ProfileError, match=r"^-S: train.nope: not a key of params.yaml \(a typo\?\)$"):
+        exp_run_command("realtime", ["-S", "train.epochs=3", "-S", "train.nope=1"])
 
 
 def test_run_profile_script_rejects_bad_profiles_in_one_line(tmp_path):
@@ -390,6 +404,10 @@ def test_run_profile_script_rejects_bad_profiles_in_one_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().startswith("error [profile]: no profile 'no_such_profile' (")
     assert len(result.stderr.strip().splitlines()) == 1
+    typo = ["bash", "scripts/run_profile.sh", "realtime", "-S", "train.epoch=3"]
+    result = subprocess.run(typo, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr == "error [profile]: -S: train.epoch: not a key of params.yaml (a typo?)\n"
     shown = subprocess.run(
         [sys.executable, "-m", "stressvision.profiles", "show", "realtime", "--queue"],
         cwd=ROOT,
