@@ -3,12 +3,18 @@
 # Used by .github/workflows/dvc-report.yml to comment on pull requests; runs anywhere.
 set -euo pipefail
 base="${1:?usage: scripts/pr_report.sh BASE_REVISION}"
+table() {  # the markdown table of a `dvc ... diff --md` command, or $1 when it has no rows
+  local none="$1" out
+  shift
+  out=$("$@")
+  if [ "$(grep -c '^|' <<<"$out")" -gt 2 ]; then echo "$out"; else echo "$none"; fi
+}
 echo "## StressVision: changes against \`$base\`"
 echo
 echo "### Params"
-dvc params diff --md "$base" || echo "_no param changes_"
+table "_no param changes_" dvc params diff --md "$base"
 echo
 echo "### Metrics"
-dvc metrics diff --md --precision 4 "$base" || echo "_no metric changes_"
+table "_no metric changes_" dvc metrics diff --md --precision 4 "$base"
 echo
 echo "Deployment KPIs: \`kpi.*.pass\` in metrics/benchmark.json. Plots: \`dvc plots diff $base\`."

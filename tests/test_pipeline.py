@@ -284,6 +284,8 @@ def test_metrics_diff_shows_the_change_against_the_commit(pipeline_project: Path
         "HEAD_plots_evaluate_confusion_matrix.png",
     } <= pngs
     git(pipeline_project, "checkout", "params.yaml")
+    report = run(["bash", "scripts/pr_report.sh", "HEAD"], pipeline_project).stdout
+    assert "_no param changes_" in report and "| metrics/train.json" in report
 
 
 def test_own_photos_are_a_dependency_and_bring_the_fatigue_class(pipeline_project: Path):
