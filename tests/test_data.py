@@ -273,7 +273,7 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path):
 
 
 def test_confusion_report_agrees_with_scikit_learn():
-    from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
     from stressvision.scores import confusion_report
 
@@ -292,3 +292,9 @@ def test_confusion_report_agrees_with_scikit_learn():
         "f1": 0.0,
         "support": int((labels == 3).sum()),
     }
+    # classes that never occur (a folder of some classes only) are left out of the averages
+    some = labels[labels < 2], np.where(predicted[labels < 2] < 2, predicted[labels < 2], 0)
+    report = confusion_report(*some, ["a", "b", "c", "d"])
+    assert report["f1_macro"] == pytest.approx(f1_score(*some, average="macro"))
+    assert len(report["per_class"]) == 4 and report["per_class"]["d"]["support"] == 0
+    assert confusion_report(np.zeros(5), np.zeros(5), ["a", "b"])["f1_macro"] == 1.0
