@@ -17,7 +17,7 @@ def main() -> None:
 
     from stressvision.evaluation import classification_metrics
     from stressvision.export import to_tflite
-    from stressvision.fileio import load_arrays, write_bytes, write_json
+    from stressvision.fileio import atomic_dir, load_arrays, write_bytes, write_json
     from stressvision.litert import VARIANTS, TFLiteClassifier
     from stressvision.model_config import load_model_config, save_model_config, with_tta
     from stressvision.params import Section
@@ -40,29 +40,30 @@ def main() -> None:
     test_pixels = test["images"].astype(np.float32)
 
     metrics = {}
-    for variant in variants:
-        print(f"quantize: converting {variant}", flush=True)
-        path = out / f"{variant}.tflite"
-        write_bytes(path, to_tflite(model, variant, calibration if variant == "int8" else None))
-        views = view_predictions(TFLiteClassifier(path).predict, test_pixels, tta)  # the first: one pass
-        probabilities = np.mean(views, axis=0)
-        scores = classification_metrics(test["labels"], probabilities, classes)
-        metrics[variant] = {
-            "size_mb": round(path.stat().st_size / 2**20, 4),
-            "accuracy": scores["accuracy"],
-            "f1_macro": scores["f1_macro"],
-        }
-        note = ""
-        if tta != "none":
-            metrics[variant]["accuracy_without_tta"] = round(
-                float((views[0].argmax(1) == test["labels"]).mean()), 4
+    with atomic_dir(out) as bundle:  # an interrupted export leaves no half bundle
+        for variant in variants:
+            print(f"quantize: converting {variant}", flush=True)
+            path = bundle / f"{variant}.tflite"
+            write_bytes(path, to_tflite(model, variant, calibration if variant == "int8" else None))
+            views = view_predictions(TFLiteClassifier(path).predict, test_pixels, tta)  # the first: one pass
+            probabilities = np.mean(views, axis=0)
+            scores = classification_metrics(test["labels"], probabilities, classes)
+            metrics[variant] = {
+                "size_mb": round(path.stat().st_size / 2**20, 4),
+                "accuracy": scores["accuracy"],
+                "f1_macro": scores["f1_macro"],
+            }
+            note = ""
+            if tta != "none":
+                metrics[variant]["accuracy_without_tta"] = round(
+                    float((views[0].argmax(1) == test["labels"]).mean()), 4
+                )
+                note = f" with TTA {tta} ({metrics[variant]['accuracy_without_tta']:.4f} without)"
+            print(
+                f"quantize: {variant:8s} {metrics[variant]['size_mb']:.3f} MB, "
+                f"test accuracy {scores['accuracy']:.4f}{note}"
             )
-            note = f" with TTA {tta} ({metrics[variant]['accuracy_without_tta']:.4f} without)"
-        print(
-            f"quantize: {variant:8s} {metrics[variant]['size_mb']:.3f} MB, "
-            f"test accuracy {scores['accuracy']:.4f}{note}"
-        )
-    save_model_config(out, config)  # labels, preprocessing and TTA travel with the files
+        save_model_config(bundle, config)  # labels, preprocessing and TTA travel with the files
     write_json(args.metrics, metrics)
 
 

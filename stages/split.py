@@ -26,6 +26,13 @@ def main() -> None:
         save_arrays(out / f"{name}.npz", **{key: data[key][idx] for key in kept})
         counts[name] = class_counts(data["labels"][idx], classes)
         print(f"split: {name:5s} {len(idx):6d} faces")
+    for name in classes:
+        if counts["test"][name] == 0:  # too few faces (a few own photos) to put one aside
+            print(
+                f"split: warning: class {name!r} has no test faces "
+                f"({counts['train'][name]} train, {counts['val'][name]} val): its accuracy cannot "
+                "be measured; add more of its photos"
+            )
     write_json(out / "meta.json", {"classes": classes, "test_set": how, "counts": counts})
     write_json(args.metrics, counts)
     print(f"split: test set is the {how}")

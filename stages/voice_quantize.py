@@ -14,7 +14,7 @@ def main() -> None:
 
     from stressvision.evaluation import classification_metrics
     from stressvision.export import to_tflite
-    from stressvision.fileio import atomic_path, load_arrays, read_json, write_bytes, write_json
+    from stressvision.fileio import atomic_dir, load_arrays, read_json, write_bytes, write_json
     from stressvision.litert import VARIANTS
     from stressvision.model_config import CONFIG_NAME, load_model_config
     from stressvision.params import Section
@@ -31,35 +31,34 @@ def main() -> None:
     config = load_model_config(model_dir)
     model = keras.models.load_model(model_dir / "model.keras")
     extractor = FeatureExtractor.from_meta(read_json(Path(args.features) / "meta.json"))
-    print(f"voice_quantize: exporting the {extractor.config.kind} extractor", flush=True)
-    write_bytes(out / config["features_model"], extractor.to_tflite())
-    with atomic_path(out / CONFIG_NAME) as tmp:  # labels, audio format and features travel with the files
-        shutil.copyfile(model_dir / CONFIG_NAME, tmp)
-
     train = load_arrays(Path(args.features) / "train.npz")
     calibration = train["features"][
         np.random.default_rng(seed).permutation(len(train["labels"]))[:n_calibration]
     ]
     test = load_arrays(args.test_clips)
     clips = test["clips"].astype(np.float32) / 32768.0
-    metrics = {"features_size_mb": round((out / config["features_model"]).stat().st_size / 2**20, 4)}
-    for variant in variants:
-        print(f"voice_quantize: converting {variant}", flush=True)
-        path = out / f"{variant}.tflite"
-        write_bytes(path, to_tflite(model, variant, calibration if variant == "int8" else None))
-        # Scored from the raw test clips through both LiteRT models: the edge's exact path.
-        scores = classification_metrics(
-            test["labels"], VoiceClassifier(path).predict(clips, test["speakers"]), config["classes"]
-        )
-        metrics[variant] = {
-            "size_mb": round(path.stat().st_size / 2**20, 4),
-            "accuracy": scores["accuracy"],
-            "f1_macro": scores["f1_macro"],
-        }
-        print(
-            f"voice_quantize: {variant:8s} {metrics[variant]['size_mb']:.3f} MB, "
-            f"test accuracy {scores['accuracy']:.4f} (LiteRT, from the WAV clips)"
-        )
+    with atomic_dir(out) as bundle:  # an interrupted export leaves no half bundle
+        print(f"voice_quantize: exporting the {extractor.config.kind} extractor", flush=True)
+        write_bytes(bundle / config["features_model"], extractor.to_tflite())
+        shutil.copyfile(model_dir / CONFIG_NAME, bundle / CONFIG_NAME)  # labels, audio format, features
+        metrics = {"features_size_mb": round((bundle / config["features_model"]).stat().st_size / 2**20, 4)}
+        for variant in variants:
+            print(f"voice_quantize: converting {variant}", flush=True)
+            path = bundle / f"{variant}.tflite"
+            write_bytes(path, to_tflite(model, variant, calibration if variant == "int8" else None))
+            # Scored from the raw test clips through both LiteRT models: the edge's exact path.
+            scores = classification_metrics(
+                test["labels"], VoiceClassifier(path).predict(clips, test["speakers"]), config["classes"]
+            )
+            metrics[variant] = {
+                "size_mb": round(path.stat().st_size / 2**20, 4),
+                "accuracy": scores["accuracy"],
+                "f1_macro": scores["f1_macro"],
+            }
+            print(
+                f"voice_quantize: {variant:8s} {metrics[variant]['size_mb']:.3f} MB, "
+                f"test accuracy {scores['accuracy']:.4f} (LiteRT, from the WAV clips)"
+            )
     write_json(args.metrics, metrics)
 
 

@@ -20,7 +20,7 @@ def run_stage(name: str, main: Callable[[], None]) -> None:
         print(f"error [{name}]: {exc}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
-        print(f"error [{name}]: interrupted; outputs were not replaced, rerun `dvc repro`", file=sys.stderr)
+        print(f"error [{name}]: interrupted; no output was half-written, rerun `dvc repro`", file=sys.stderr)
         sys.exit(130)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import time
 from pathlib import Path
 
@@ -298,10 +299,34 @@ def test_own_photos_are_a_dependency_and_bring_the_fatigue_class(pipeline_projec
     rng = np.random.default_rng(0)
     for i in range(12):
         Image.fromarray(draw_face(rng, "neutral")).resize((96, 96)).convert("RGB").save(folder / f"{i}.png")
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8 cut short")
+    (folder.parent / "Happy").mkdir()
+    Image.fromarray(draw_face(rng, "happy")).save(folder.parent / "Happy" / "0.png")
     status = run(["dvc", "status", "--json"], pipeline_project).stdout
     assert "map_labels" in json.loads(status)
     result = run(["dvc", "repro", "--single-item", "map_labels"], pipeline_project)
     assert ran_stages(result.stdout) == ["map_labels"]
+    warnings = [line for line in result.stdout.splitlines() if "warning" in line]
+    assert warnings == [  # one line each, naming what to fix
+        "map_labels: warning: data/custom/Happy is not a class of this scheme "
+        "(neutral, stress, sad, happy, fatigue) (did you mean 'happy'?); its photos are skipped",
+        "map_labels: warning: skipped 1 files: corrupt, truncated or empty image "
+        "(data/custom/fatigue/broken.jpg)",
+    ], warnings
+    shutil.rmtree(folder.parent / "Happy")
+    (folder / "broken.jpg").unlink()
+    run(["dvc", "repro", "--single-item", "map_labels"], pipeline_project)
     meta = json.loads((pipeline_project / "data/mapped/meta.json").read_text())
     assert meta["classes"] == ["neutral", "stress", "sad", "happy", "fatigue"]
     assert meta["custom"]["fatigue"] == 12 and meta["dropped_empty_classes"] == []
+    split = run(["dvc", "repro", "--single-item", "split"], pipeline_project).stdout
+    assert "warning" not in split
+    for i in range(2, 12):  # two photos: both train, none is put aside to test the class on
+        (folder / f"{i}.png").unlink()
+    run(["dvc", "repro", "--single-item", "map_labels"], pipeline_project)
+    split = run(["dvc", "repro", "--single-item", "split"], pipeline_project).stdout
+    counts = json.loads((pipeline_project / "metrics/data/split.json").read_text())
+    assert counts["test"]["fatigue"] == 0 and counts["train"]["fatigue"] + counts["val"]["fatigue"] == 2
+    assert "split: warning: class 'fatigue' has no test faces" in split, split
+    shutil.rmtree(folder)  # later tests see the pipeline's data as it was
+    run(["dvc", "repro", "--single-item", "map_labels", "split"], pipeline_project)
