@@ -8,7 +8,10 @@ from stressvision.stage import run_stage, stage_args
 def main() -> None:
     args = stage_args(__doc__, "raw", "custom", "out", "metrics")
 
+    import difflib
+
     from stressvision.datasets import (
+        SKIP_UNKNOWN_FOLDER,
         concat,
         drop_empty_classes,
         map_to_classes,
@@ -39,14 +42,18 @@ def main() -> None:
     custom, unknown_folders = read_custom_folder(args.custom, label_map.classes)
     print(f"map_labels: {len(fer.labels)} FER-2013 faces, {len(custom.labels)} of your own photos")
     for name in unknown_folders:
+        close = difflib.get_close_matches(name.lower(), label_map.classes, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
         print(
             f"map_labels: warning: {args.custom}/{name} is not a class of this scheme "
-            f"({', '.join(label_map.classes)}); its photos are skipped"
+            f"({', '.join(label_map.classes)}){hint}; its photos are skipped"
         )
     merged = concat(map_to_classes(fer, label_map, FER2013_EMOTIONS), custom)
     faces, classes, empty = drop_empty_classes(merged, label_map.classes, empty_classes)
+    told = {SKIP_UNKNOWN_FOLDER.format(name) for name in unknown_folders}  # warned about just above
     for reason, n in sorted(faces.skipped.items()):
-        print(f"map_labels: warning: skipped {n} files: {reason}")
+        if reason not in told:
+            print(f"map_labels: warning: skipped {n} files: {faces.skipped.describe(reason)}")
     for name in empty:
         print(f"map_labels: warning: class {name!r} has no images and is left out of training")
 

@@ -11,8 +11,11 @@ import os
 import warnings
 import zipfile
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import IO
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -39,6 +42,38 @@ SKIP_OUTSIDE_LAYOUT = "not under train/<emotion>/ or test/<emotion>/"
 SKIP_CSV_PIXELS = f"CSV row without {CSV_PIXELS} pixel values in 0..255"
 SKIP_CSV_LABEL = "CSV row with an emotion label outside 0..6"
 SKIP_CSV_USAGE = "CSV row with an unknown Usage"
+SKIP_UNKNOWN_FOLDER = "photos in unknown class folder {!r}"
+
+
+class Skipped(Counter):
+    """Files left out, counted by reason, with the first few names of each reason kept, so that
+    a user can find the bad photos among hundreds."""
+
+    EXAMPLES = 3
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.examples: dict[str, list[str]] = {}
+
+    def add(self, reason: str, name: str, n: int = 1) -> None:
+        self[reason] += n
+        names = self.examples.setdefault(reason, [])
+        if len(names) < self.EXAMPLES:
+            names.append(name)
+
+    def merge(self, other: Counter) -> None:
+        self.update(other)
+        for reason, names in getattr(other, "examples", {}).items():
+            kept = self.examples.setdefault(reason, [])
+            kept += names[: self.EXAMPLES - len(kept)]
+
+    def describe(self, reason: str) -> str:
+        """`reason (a, b)` with the names, `reason (first: a, b, c)` when there are more."""
+        names = self.examples.get(reason, [])
+        if not names:
+            return reason
+        first = "" if len(names) >= self[reason] else "first: "
+        return f"{reason} ({first}{', '.join(names)})"
 
 
 @dataclass
@@ -48,7 +83,7 @@ class FaceSet:
     images: np.ndarray
     labels: np.ndarray
     official_split: np.ndarray
-    skipped: Counter = field(default_factory=Counter)
+    skipped: Skipped = field(default_factory=Skipped)
 
     @classmethod
     def empty(cls) -> FaceSet:
@@ -56,42 +91,85 @@ class FaceSet:
 
 
 class ImageTooLarge(Exception):
-    pass
+    """Refused before decoding; the message says which limit (`TOO_MANY_PIXELS` or `TOO_MANY_BYTES`)."""
+
+
+TOO_MANY_PIXELS = f"over {MAX_IMAGE_PIXELS // 1_000_000} megapixels"
+TOO_MANY_BYTES = f"file over {MAX_FILE_BYTES // 2**20} MB"
+
+
+@contextmanager
+def open_image(fp: str | os.PathLike | IO[bytes]) -> Iterator[Image.Image]:
+    """Image.open that refuses huge images (ImageTooLarge) before their pixels are decoded.
+
+    PIL's own decompression-bomb checks (at open, and in some formats' frame loading) are
+    turned into the same ImageTooLarge, so every caller names one reason.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(fp) as img:
+                if img.width * img.height > MAX_IMAGE_PIXELS:
+                    raise ImageTooLarge(TOO_MANY_PIXELS)
+                yield img
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise ImageTooLarge(TOO_MANY_PIXELS) from None
+
+
+def _to_8bit(img: Image.Image) -> Image.Image:
+    """An 'I;16*', 'I' or 'F' image scaled to 8-bit grayscale ('L').
+
+    PIL's convert("L") clips these: a 16-bit image comes out white and a 0..1 float image black.
+    16-bit values map 65535 -> 255; 'I' the same when its values fit 16 bits; floats in 0..1 are
+    scaled by 255; anything else is clipped to 0..255 as PIL would.
+    """
+    values = np.asarray(img)
+    if img.mode.startswith("I;16") or (img.mode == "I" and ((values >= 0) & (values <= 65535)).all()):
+        values = values / 257
+    elif img.mode == "F" and ((values >= 0) & (values <= 1)).all():
+        values = values * 255
+    return Image.fromarray(np.clip(np.rint(np.nan_to_num(values)), 0, 255).astype(np.uint8))
+
+
+def gray_image(img: Image.Image) -> Image.Image:
+    """An opened image as 8-bit grayscale, the one conversion training and detection share.
+
+    EXIF rotation is applied (phone photos), transparency is flattened onto white and high bit
+    depths are scaled, so a photo looks the same to the model in training and in use.
+    """
+    img = ImageOps.exif_transpose(img)
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        img = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img.alpha_composite(rgba)
+    elif img.mode in ("I", "F") or img.mode.startswith("I;16"):
+        img = _to_8bit(img)
+    return img.convert("L")
 
 
 def decode_face(data: bytes, size: int = FACE_SIZE) -> np.ndarray:
-    """Decode any image file to a size x size grayscale uint8 array.
+    """Decode any image file to a size x size grayscale uint8 array (see `gray_image`).
 
-    EXIF rotation is applied (phone photos), transparency is flattened onto white, and
-    huge images are refused before their pixels are decoded.
+    Huge images are refused (ImageTooLarge) before their pixels are decoded.
     """
     if len(data) > MAX_FILE_BYTES:
-        raise ImageTooLarge
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        with Image.open(io.BytesIO(data)) as img:
-            if img.width * img.height > MAX_IMAGE_PIXELS:
-                raise ImageTooLarge
-            img.draft("L", (size, size))  # JPEG: decode at reduced scale when the file is large
-            img = ImageOps.exif_transpose(img)
-            if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-                rgba = img.convert("RGBA")
-                img = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-                img.alpha_composite(rgba)
-            img = img.convert("L")
-            if img.size != (size, size):
-                img = img.resize((size, size), Image.BILINEAR)
-            return np.asarray(img, dtype=np.uint8)
+        raise ImageTooLarge(TOO_MANY_BYTES)
+    with open_image(io.BytesIO(data)) as img:
+        img.draft("L", (size, size))  # JPEG: decode at reduced scale when the file is large
+        img = gray_image(img)
+        if img.size != (size, size):
+            img = img.resize((size, size), Image.BILINEAR)
+        return np.asarray(img, dtype=np.uint8)
 
 
-def try_decode(data: bytes, skipped: Counter) -> np.ndarray | None:
-    """decode_face, or None with the reason counted in `skipped`."""
+def try_decode(data: bytes, skipped: Skipped, name: str) -> np.ndarray | None:
+    """decode_face, or None with file `name` counted in `skipped` by its reason."""
     try:
         return decode_face(data)
-    except (ImageTooLarge, Image.DecompressionBombError, Image.DecompressionBombWarning):
-        skipped[SKIP_TOO_LARGE] += 1
+    except ImageTooLarge:
+        skipped.add(SKIP_TOO_LARGE, name)
     except Exception:  # noqa: BLE001 - any decoder failure means an unusable file
-        skipped[SKIP_CORRUPT] += 1
+        skipped.add(SKIP_CORRUPT, name)
     return None
 
 
@@ -124,23 +202,23 @@ def _unsafe(name: str) -> bool:
 def _read_folder_layout(archive: zipfile.ZipFile, path: Path, progress: bool) -> FaceSet:
     label_of = {name: i for i, name in enumerate(FER2013_EMOTIONS)}
     images, labels, splits = [], [], []
-    skipped: Counter = Counter()
+    skipped = Skipped()
     entries = [e for e in archive.infolist() if not e.is_dir()]
     for n, entry in enumerate(entries, 1):
         name = entry.filename
         parts = PurePosixPath(name).parts
         if _unsafe(name):
-            skipped[SKIP_UNSAFE_PATH] += 1
+            skipped.add(SKIP_UNSAFE_PATH, name)
         elif len(parts) < 3 or parts[-3] not in FOLDER_SPLITS:
-            skipped[SKIP_OUTSIDE_LAYOUT] += 1
+            skipped.add(SKIP_OUTSIDE_LAYOUT, name)
         elif parts[-2] not in label_of:
-            skipped[f"unknown emotion folder {parts[-2]!r}"] += 1
+            skipped.add(f"unknown emotion folder {parts[-2]!r}", name)
         elif not name.lower().endswith(IMAGE_SUFFIXES):
-            skipped[SKIP_NOT_IMAGE] += 1
+            skipped.add(SKIP_NOT_IMAGE, name)
         elif entry.file_size > MAX_FILE_BYTES:
-            skipped[SKIP_TOO_LARGE] += 1
+            skipped.add(SKIP_TOO_LARGE, name)
         else:
-            image = try_decode(archive.read(entry), skipped)
+            image = try_decode(archive.read(entry), skipped, name)
             if image is not None:
                 images.append(image)
                 labels.append(label_of[parts[-2]])
@@ -187,7 +265,7 @@ def read_fer_csv(fh, name: str) -> FaceSet:
     else:
         values, in_range = np.zeros((0, FACE_SIZE, FACE_SIZE), np.int32), np.zeros(0, bool)
     skipped[SKIP_CSV_PIXELS] += int((~in_range).sum())
-    skipped = Counter({k: v for k, v in skipped.items() if v})
+    skipped = Skipped({k: v for k, v in skipped.items() if v})  # rows, not files: no names
     if not in_range.any():
         raise DataError(f"{name}: no usable rows (skipped: {dict(skipped)})")
     return FaceSet(
@@ -216,19 +294,19 @@ def read_custom_folder(root: str | os.PathLike, classes: tuple[str, ...]) -> tup
         files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
         if folder.name not in classes:
             unknown.append(folder.name)
-            faces.skipped[f"photos in unknown class folder {folder.name!r}"] += len(files)
+            faces.skipped[SKIP_UNKNOWN_FOLDER.format(folder.name)] += len(files)
             continue
         for file in files:
             if not file.name.lower().endswith(IMAGE_SUFFIXES):
-                faces.skipped[SKIP_NOT_IMAGE] += 1
+                faces.skipped.add(SKIP_NOT_IMAGE, str(file))
                 continue
-            image = try_decode(file.read_bytes(), faces.skipped)
+            image = try_decode(file.read_bytes(), faces.skipped, str(file))
             if image is not None:
                 images.append(image)
                 labels.append(classes.index(folder.name))
     for file in root.iterdir():
         if file.is_file() and not file.name.lower().startswith(IGNORED_NAMES):
-            faces.skipped["file not inside a class folder"] += 1
+            faces.skipped.add("file not inside a class folder", str(file))
     if images:
         faces.images = np.stack(images)
         faces.labels = np.asarray(labels, np.int16)
@@ -256,9 +334,9 @@ def unit_labels(fer: FaceSet, custom: FaceSet, label_map: LabelMap) -> tuple[np.
 
 
 def concat(*sets: FaceSet) -> FaceSet:
-    skipped: Counter = Counter()
+    skipped = Skipped()
     for s in sets:
-        skipped.update(s.skipped)
+        skipped.merge(s.skipped)
     return FaceSet(
         np.concatenate([s.images for s in sets]),
         np.concatenate([s.labels for s in sets]).astype(np.int16),

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import UnidentifiedImageError
 
-from stressvision.datasets import IMAGE_SUFFIXES, decode_face
+from stressvision.datasets import IMAGE_SUFFIXES, ImageTooLarge, decode_face, gray_image, open_image
 from stressvision.errors import DataError
 from stressvision.face_format import FACE_SIZE
 from stressvision.litert import TFLiteClassifier
@@ -145,16 +146,21 @@ class FaceDetector:
 
         Detection runs on a copy at most `detect_width` wide (a 640x480 frame: 4x fewer
         pixels, about 4x faster); the crops are still taken from the full-resolution frame.
+        An OpenCV failure is a DataError, so one odd image is one error line, not a traceback.
         """
-        scale = min(1.0, self.detect_width / gray.shape[1])
+        height, width = gray.shape[:2]
+        scale = min(1.0, self.detect_width / width)
         small = gray
-        if scale < 1.0:
-            size = (round(gray.shape[1] * scale), round(gray.shape[0] * scale))
-            small = self.cv2.resize(gray, size, interpolation=self.cv2.INTER_AREA)
-        min_side = max(20, round(self.min_size * scale))
-        boxes = self.cascade.detectMultiScale(
-            small, scaleFactor=1.2, minNeighbors=4, minSize=(min_side, min_side)
-        )
+        try:
+            if scale < 1.0:  # at least 1 px each side: a 4000x3 strip would round to height 0
+                size = (max(1, round(width * scale)), max(1, round(height * scale)))
+                small = self.cv2.resize(gray, size, interpolation=self.cv2.INTER_AREA)
+            min_side = max(20, round(self.min_size * scale))
+            boxes = self.cascade.detectMultiScale(
+                small, scaleFactor=1.2, minNeighbors=4, minSize=(min_side, min_side)
+            )
+        except self.cv2.error as exc:  # exc.err: the failed check, without OpenCV's source path
+            raise DataError(f"face detection failed on a {width}x{height} image ({exc.err})") from None
         boxes = [tuple(round(v / scale) for v in b) for b in boxes]
         return sorted(boxes, key=lambda b: -b[2] * b[3])
 
@@ -166,18 +172,25 @@ class FaceDetector:
 
 
 def unreadable_image(path: Path, exc: Exception) -> DataError:
-    """One line that says why: the system's reason for a missing or locked file, else the decoder's."""
-    why = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+    """One line that says why: too large, not an image, the system's reason for a missing or locked
+    file, else the decoder's exception name."""
+    if isinstance(exc, ImageTooLarge):
+        why = f"too large: {exc}"
+    elif isinstance(exc, UnidentifiedImageError):
+        why = "not an image format PIL reads"
+    elif isinstance(exc, OSError) and exc.strerror:
+        why = exc.strerror
+    else:
+        why = type(exc).__name__
     return DataError(f"{path}: not a readable image ({why})")
 
 
 def read_gray(path: Path) -> np.ndarray:
-    """The whole image as grayscale uint8 at its own size (EXIF rotation applied)."""
-    from PIL import Image, ImageOps
-
+    """The whole image as grayscale uint8 at its own size, converted as training images are
+    (`gray_image`) and refused when huge."""
     try:
-        with Image.open(path) as img:
-            return np.asarray(ImageOps.exif_transpose(img).convert("L"), dtype=np.uint8)
+        with open_image(path) as img:
+            return np.asarray(gray_image(img), dtype=np.uint8)
     except Exception as exc:  # noqa: BLE001 - any unreadable file
         raise unreadable_image(path, exc) from None
 

@@ -21,6 +21,7 @@ from stressvision.datasets import (
     SKIP_NOT_IMAGE,
     SKIP_TOO_LARGE,
     SKIP_UNSAFE_PATH,
+    Skipped,
     decode_face,
     read_custom_folder,
     read_face_source,
@@ -100,6 +101,13 @@ def test_custom_folder_with_every_kind_of_bad_file(tmp_path):
         "photos in unknown class folder 'stres'": 1,
         "file not inside a class folder": 1,
     }
+    fatigue = root / "fatigue"  # each skipped file can be found by its name
+    assert faces.skipped.examples[SKIP_CORRUPT] == [str(fatigue / n) for n in ("empty.jpg", "truncated.jpg")]
+    assert faces.skipped.describe(SKIP_NOT_IMAGE) == f"{SKIP_NOT_IMAGE} ({fatigue / 'clip.mp4'})"
+    many = Skipped()
+    for i in range(5):
+        many.add(SKIP_CORRUPT, f"{i}.jpg")
+    assert many.describe(SKIP_CORRUPT) == f"{SKIP_CORRUPT} (first: 0.jpg, 1.jpg, 2.jpg)"
 
 
 def test_missing_custom_folder_means_no_photos(tmp_path):

@@ -16,12 +16,14 @@ from stressvision.datasets import (
     OFFICIAL_TRAIN,
     OFFICIAL_VAL,
     FaceSet,
+    decode_face,
     drop_empty_classes,
     map_to_classes,
     read_face_source,
 )
+from stressvision.edge import read_gray
 from stressvision.errors import DataError
-from stressvision.fileio import atomic_path, write_json
+from stressvision.fileio import atomic_dir, atomic_path, write_json
 from stressvision.labels import FER2013_EMOTIONS, LabelMap
 from stressvision.sample_faces import write_sample_archive
 from stressvision.splits import SplitConfig, split_indices
@@ -236,6 +238,58 @@ def jpeg(value: int) -> bytes:
     return buf.getvalue()
 
 
+RAMP = np.tile(np.linspace(0, 1, 96), (72, 1))  # a 96x72 black-to-white gradient in 0..1
+DEEP_IMAGES = {  # file name: (pixels as PIL should read them back, the mode PIL opens it in)
+    "16bit.png": ((RAMP * 65535).round().astype(np.uint16), "I;16"),
+    "16bit.tif": ((RAMP * 65535).round().astype(np.uint16), "I;16"),
+    "16bit_big_endian.tif": ((RAMP * 65535).round().astype(">u2"), "I;16B"),
+    "16bit.pgm": ((RAMP * 65535).round().astype(np.int32), "I"),
+    "32bit_int.tif": ((RAMP * 65535).round().astype(np.int32), "I"),
+    "float.tif": (RAMP.astype(np.float32), "F"),
+}
+
+
+@pytest.mark.parametrize("name", DEEP_IMAGES)
+def test_deep_images_decode_like_their_8bit_version(tmp_path, name):
+    """PIL's convert("L") clips: 16-bit images came out white and 0..1 floats black."""
+    pixels, mode = DEEP_IMAGES[name]
+    eight_bit, deep = tmp_path / "8bit.png", tmp_path / name
+    Image.fromarray((RAMP * 255).round().astype(np.uint8)).save(eight_bit)
+    Image.fromarray(pixels).save(deep)
+    with Image.open(deep) as img:
+        assert img.mode == mode
+    for decode in (lambda path: decode_face(path.read_bytes()), read_gray):
+        expected, got = decode(eight_bit).astype(int), decode(deep).astype(int)
+        assert np.abs(got - expected).max() <= 1
+        assert expected.min() < 10 and expected.max() > 245  # the whole ramp, not a flat image
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA", "P", "I;16", "F"])
+def test_training_and_detection_see_a_photo_alike(tmp_path, mode):
+    """decode_face (training, --no-detect) and read_gray (detection) share one conversion:
+    the same 48x48 file gives the same pixels, transparency flattened onto white in both."""
+    rng = np.random.default_rng(0)
+    ramp = (RAMP[:48, :48] * 255).round().astype(np.uint8)
+    alpha = np.where(np.arange(48) < 24, 0, rng.integers(0, 256, (48, 48))).astype(np.uint8)
+    path = tmp_path / ("face.tif" if mode == "F" else "face.png")
+    if mode == "RGBA":
+        Image.fromarray(np.dstack([ramp, ramp[::-1], ramp.T, alpha])).save(path)
+    elif mode == "LA":
+        Image.merge("LA", [Image.fromarray(ramp), Image.fromarray(alpha)]).save(path)
+    elif mode == "P":
+        Image.fromarray(ramp).convert("P").save(path, transparency=int(ramp[0, 0]))
+    elif mode == "I;16":
+        Image.fromarray(ramp.astype(np.uint16) * 257).save(path)
+    else:
+        Image.fromarray(ramp.astype(np.float32) / 255).save(path)
+    gray = read_gray(path)
+    np.testing.assert_array_equal(gray, decode_face(path.read_bytes()))
+    if mode in ("RGBA", "LA"):
+        assert (gray[:, :24] == 255).all()  # fully transparent columns are white, not black
+    if mode in ("I;16", "F"):
+        np.testing.assert_array_equal(gray, ramp)
+
+
 def test_archive_reader_skips_bad_files_with_reasons(tmp_path):
     path = tmp_path / "odd.zip"
     with zipfile.ZipFile(path, "w") as archive:
@@ -270,6 +324,22 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path):
         raise RuntimeError("interrupted")
     assert target.read_text().strip().startswith("{") and "0.5" in target.read_text()
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+def test_atomic_folder_is_replaced_whole_or_not_at_all(tmp_path):
+    bundle = tmp_path / "tflite"
+    with atomic_dir(bundle) as tmp:
+        (tmp / "float32.tflite").write_bytes(b"old")
+    with pytest.raises(KeyboardInterrupt), atomic_dir(bundle) as tmp:  # Ctrl-C after one of two files
+        (tmp / "int8.tflite").write_bytes(b"new")
+        raise KeyboardInterrupt
+    assert [p.name for p in tmp_path.iterdir()] == ["tflite"]
+    assert [p.name for p in bundle.iterdir()] == ["float32.tflite"]
+    with atomic_dir(bundle) as tmp:
+        (tmp / "int8.tflite").write_bytes(b"new")
+        (tmp / "model_config.json").write_text("{}")
+    assert sorted(p.name for p in bundle.iterdir()) == ["int8.tflite", "model_config.json"]
+    assert [p.name for p in tmp_path.iterdir()] == ["tflite"]
 
 
 def test_confusion_report_agrees_with_scikit_learn():

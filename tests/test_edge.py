@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from stressvision.errors import DataError
 from tests.conftest import ROOT
 
 REAL_FER = ROOT.parent / "shared" / "datasets" / "fer2013.zip"
@@ -141,13 +142,48 @@ def test_predict_skips_bad_inputs_and_goes_on(
     bad.write_bytes(b"\xff\xd8 truncated")
     good = next((labelled_test_set / "happy").glob("*.png"))
     missing = tmp_path / "missing.jpg"
-    inputs = [str(bad), str(missing), str(blank), str(good)]
+    wide = tmp_path / "wide.png"
+    Image.new("L", (4000, 3), 128).save(wide)  # shrunk for detection: once 0 px high, a cv2.error
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    inputs = [str(bad), str(missing), str(empty), str(blank), str(wide), str(good)]
     result = stressvision("predict", "--model", str(pipeline_project / "models/tflite"), *inputs)
     assert result.returncode == 1
-    assert "bad.jpg: not a readable image (UnidentifiedImageError)" in result.stderr
+    assert "bad.jpg: not a readable image (not an image format PIL reads)" in result.stderr
     assert f"error: {missing}: not a readable image (No such file or directory)" in result.stderr.splitlines()
-    assert "blank.png: no face found" in result.stderr
+    assert "blank.png: no face found" in result.stderr and "wide.png: no face found" in result.stderr
+    assert f"error: {empty}: a folder with no .jpg/" in result.stderr
+    assert str(good) in result.stdout + result.stderr  # the input after them was still read
     assert "Traceback" not in result.stderr
+
+
+def test_face_detector_takes_any_strip_and_fails_in_one_line():
+    from stressvision.edge import FaceDetector
+
+    detector = FaceDetector()
+    for shape in [(3, 4000), (4000, 3), (1, 1)]:  # (3, 4000) once shrank to 0 px high for detection
+        assert detector.faces(np.full(shape, 128, np.uint8)) == []
+    with pytest.raises(DataError, match=r"face detection failed on a 10x10 image \(.*CV_8U"):
+        detector.faces(np.zeros((10, 10)))  # float64: the cascade takes 8-bit images only
+
+
+@pytest.mark.parametrize("side", [9000, 10000, 14000])  # refused by us, by PIL's warning, by PIL's error
+def test_unreadable_images_say_why_in_both_paths(tmp_path: Path, side: int):
+    from stressvision.edge import face_crop_from_file, read_gray
+
+    huge, text, missing = tmp_path / "huge.png", tmp_path / "notes.png", tmp_path / "missing.png"
+    Image.new("1", (side, side)).save(huge)  # small file, over 64 megapixels: never decoded
+    text.write_text("not an image")
+    reasons = {
+        huge: "too large: over 64 megapixels",
+        text: "not an image format PIL reads",
+        missing: "No such file or directory",
+    }
+    for read in (read_gray, face_crop_from_file):
+        for path, reason in reasons.items():
+            with pytest.raises(DataError) as caught:
+                read(path)
+            assert str(caught.value) == f"{path}: not a readable image ({reason})"
 
 
 @pytest.mark.skipif(not REAL_FER.is_file(), reason="needs a real face from ../shared")
