@@ -12,12 +12,22 @@ import pytest
 from benchmarks.project_copy import ROOT
 from stressvision.errors import DataError, ParamsError
 from stressvision.params import Section
-from stressvision.voice.audio import AudioError, decode_wav, encode_wav, fix_length, load_clip, resample
+from stressvision.voice.audio import (
+    AudioError,
+    decode_wav,
+    encode_wav,
+    fix_length,
+    load_clip,
+    load_recording,
+    read_recording_file,
+    resample,
+)
 from stressvision.voice.augment import change_speed, speed_copies
-from stressvision.voice.corpora import VOICE_EMOTIONS, label_from_path, read_voice_corpus
+from stressvision.voice.corpora import VOICE_EMOTIONS, label_from_path, read_voice_corpus, speaker_naming
 from stressvision.voice.download import CORPUS_FILE, fetch_voice_corpus
+from stressvision.voice.inference import clip_windows, read_windows
 from stressvision.voice.sample_voices import write_sample_corpus
-from stressvision.voice.speakers import SpeakerSplitConfig, assign_speakers, speaker_folds
+from stressvision.voice.speakers import SpeakerSplitConfig, assign_speakers, speaker_folds, too_few_clips
 
 REAL_EMODB = ROOT.parent / "shared" / "datasets" / "emodb.zip"
 RATE = 16000
@@ -57,8 +67,8 @@ def wav_bytes(
 )
 def test_every_common_wav_encoding_decodes_to_the_same_signal(tag, bits, extensible):
     signal = tone(seconds=0.2)
-    decoded, rate = decode_wav(wav_bytes(signal, RATE, tag, bits, extensible))
-    assert rate == RATE and decoded.shape == (len(signal), 1)
+    decoded, rate, missing_seconds = decode_wav(wav_bytes(signal, RATE, tag, bits, extensible))
+    assert rate == RATE and decoded.shape == (len(signal), 1) and missing_seconds == 0
     assert np.abs(decoded[:, 0] - signal).max() < (0.01 if bits == 8 else 1e-3)
 
 
@@ -99,6 +109,66 @@ def test_unusable_files_are_refused_with_a_short_reason(data, reason):
     with pytest.raises(AudioError) as error:
         load_clip(data, RATE, 1.0, "x.wav")
     assert error.value.reason == reason and str(error.value) == f"x.wav: {reason}"
+
+
+def cut_off(data: bytes, keep: float = 0.5) -> bytes:
+    """A WAV file's bytes as an interrupted copy leaves them: the header promises them all."""
+    return data[: round(len(data) * keep)]
+
+
+def test_a_cut_off_wav_keeps_the_audio_it_holds_and_says_how_much_it_lacks():
+    whole = encode_wav(tone(seconds=2.0), RATE)
+    recording = load_recording(cut_off(whole), RATE, "x.wav")
+    held = len(recording.signal) / RATE
+    assert 0.99 < held < 1.01 and recording.missing_seconds == pytest.approx(2.0 - held, abs=1e-3)
+    np.testing.assert_array_equal(
+        recording.signal, load_recording(whole, RATE).signal[: len(recording.signal)]
+    )
+    assert load_recording(whole, RATE).missing_seconds == 0
+    with pytest.raises(AudioError, match="too short"):  # under MIN_SECONDS left: skipped as before
+        load_recording(cut_off(whole, 0.02), RATE, "x.wav")
+
+
+def test_a_streamed_wav_with_a_placeholder_length_is_not_cut_off():
+    whole = encode_wav(tone(seconds=1.0), RATE)
+    data_at = whole.index(b"data") + 4
+    streamed = whole[:data_at] + struct.pack("<I", 0xFFFFFFFF) + whole[data_at + 4 :]  # ffmpeg to a pipe
+    assert decode_wav(streamed)[2] == 0
+
+
+def test_the_edge_reader_warns_about_a_cut_off_file_in_one_line(tmp_path: Path, capsys):
+    path = tmp_path / "cut.wav"
+    path.write_bytes(cut_off(encode_wav(tone(seconds=2.0), RATE)))
+    assert len(read_recording_file(path, RATE)) == pytest.approx(RATE, abs=20)
+    assert capsys.readouterr().err == (
+        f"warning: {path}: cut off, 1.00 s of audio missing; scored on the 1.00 s it holds: "
+        "copy or record it again for a full score\n"
+    )
+    path.write_bytes(encode_wav(tone(seconds=2.0), RATE))
+    read_recording_file(path, RATE)
+    assert capsys.readouterr().err == ""
+
+
+def test_a_recording_far_shorter_than_the_window_is_scored_with_a_warning(tmp_path: Path, capsys):
+    path = tmp_path / "short.wav"
+    path.write_bytes(encode_wav(tone(seconds=0.1), RATE))
+    windows = read_windows(path, RATE, 2 * RATE)
+    assert [start for start, _ in windows] == [0] and windows[0][1].shape == (2 * RATE,)
+    assert capsys.readouterr().err == (
+        f"warning: {path}: 0.10 s of audio in the model's 2 s window, the rest silence: "
+        "its scores say little; give at least 1 s\n"
+    )
+    path.write_bytes(encode_wav(tone(seconds=1.0), RATE))  # half a window: scored like a last window
+    assert len(read_windows(path, RATE, 2 * RATE)) == 1 and capsys.readouterr().err == ""
+
+
+def test_recordings_are_cut_into_windows_and_a_short_last_one_is_dropped():
+    assert [start for start, _ in clip_windows(np.ones(5 * RATE, np.float32), 2 * RATE)] == [
+        0,
+        2 * RATE,
+        4 * RATE,
+    ]
+    assert [start for start, _ in clip_windows(np.ones(5 * RATE - 1, np.float32), 2 * RATE)] == [0, 2 * RATE]
 
 
 @pytest.mark.parametrize(
@@ -145,6 +215,26 @@ def test_a_corpus_with_bad_files_keeps_the_good_ones_and_counts_the_rest(tmp_pat
         "not a .wav file": 1,
         "file name follows no known corpus naming (EmoDB, RAVDESS, TESS, <emotion>/)": 1,
     }
+
+
+def test_a_corpus_keeps_a_cut_off_file_and_records_what_it_lacks(tmp_path: Path):
+    archive = tmp_path / "corpus.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("wav/03a01Wa.wav", encode_wav(tone(seconds=2.0), RATE))
+        z.writestr("wav/03a02Wa.wav", cut_off(encode_wav(tone(seconds=2.0), RATE)))
+    corpus = read_voice_corpus(archive, RATE, 2.0)
+    assert corpus.files.tolist() == ["wav/03a01Wa.wav", "wav/03a02Wa.wav"] and not corpus.skipped
+    assert corpus.missing_seconds[0] == 0 and corpus.missing_seconds[1] == pytest.approx(1.0, abs=0.01)
+
+
+def test_clips_of_speakers_too_few_to_enrol_are_found_and_their_naming_explained():
+    speakers = np.array(["folder:anna"] * 5 + ["folder:recording.wav"] + ["emodb:03"] * 4 + ["folder:bo"] * 6)
+    assert too_few_clips(speakers).tolist() == [False] * 5 + [True] * 5 + [False] * 6
+    assert too_few_clips(np.array([], dtype=str)).tolist() == []
+    assert speaker_naming(["folder:recording.wav", "emodb:03", "folder:x"]) == (
+        "EmoDB: the first two digits; "
+        "<emotion>/ folders: the part before the first `_`, or the whole name without one"
+    )
 
 
 def test_a_folder_per_class_set_reads_like_an_archive(tmp_path: Path):

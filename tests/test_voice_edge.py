@@ -51,6 +51,41 @@ def test_evaluate_on_a_wav_set_reproduces_the_quantize_stage(pipeline_project: P
     assert report["skipped_unreadable"] == 1 and b"skipped 1 files: corrupt WAV" in result.stderr
 
 
+def test_evaluate_skips_speakers_it_cannot_enrol_and_counts_cut_off_files(
+    pipeline_project: Path, wav_test_set: Path, tmp_path: Path
+):
+    model = pipeline_project / "models/voice/tflite"
+    test = np.load(pipeline_project / "data/voice/split/test.npz")
+    data = tmp_path / "wav"
+    shutil.copytree(wav_test_set, data)
+    name = Path(str(test["files"][0])).name
+    clip = (data / name).read_bytes()
+    cut = f"{name[:2]}z99Wz.wav"  # EmoDB naming: one more clip of that test speaker
+    (data / cut).write_bytes(clip[: len(clip) // 2])
+    (data / "sad").mkdir()
+    (data / "sad" / "recording.wav").write_bytes(clip)  # no `_`: a speaker of its own, with one clip
+    result = stressvision("evaluate", "--model", str(model), "--data", str(data), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["n"] == len(test["labels"]) + 1
+    assert report["skipped_speakers_too_few_clips"] == 1 and report["scored_cut_off"] == 1
+    warnings = [line for line in result.stderr.decode().splitlines() if line.startswith("warning")]
+    assert warnings[1].startswith("warning: skipped 1 clip(s) of 1 speaker(s) with under 5 clips (folder:")
+    assert "the part before the first `_`, or the whole name without one" in warnings[1]
+    assert warnings[2] == (
+        f"warning: scored 1 cut-off file(s) on the audio they hold ({cut} lacks 1.00 s): "
+        "copy them again for full scores"
+    )
+
+    alone = tmp_path / "alone"
+    (alone / "sad").mkdir(parents=True)
+    (alone / "sad" / "recording.wav").write_bytes(clip)
+    result = stressvision("evaluate", "--model", str(model), "--data", str(alone))
+    errors = [line for line in result.stderr.decode().splitlines() if line.startswith("error")]
+    assert result.returncode == 2 and len(errors) == 1, result.stderr
+    assert errors[0].startswith(f"error: {alone}: no speaker has >= 5 clips; a speaker-normalised model")
+
+
 def one_speaker(pipeline_project: Path, tmp_path: Path) -> tuple[np.ndarray, Path]:
     """A test speaker's clips, and a folder of WAVs of their other clips to enrol them with."""
     test = np.load(pipeline_project / "data/voice/split/test.npz")
@@ -94,6 +129,25 @@ def test_predict_windows_wav_files_and_reads_raw_pcm_from_stdin(pipeline_project
     assert from_stdin[0]["probabilities"] == lines[0]["probabilities"]  # same clip, same answer
 
 
+def test_predict_scores_a_cut_off_file_and_says_how_much_it_lacks(pipeline_project: Path, tmp_path: Path):
+    model = pipeline_project / "models/voice/tflite"
+    clips, enrol = one_speaker(pipeline_project, tmp_path)
+    whole = encode_wav(clips[0], 16000)  # 2 s
+    cut, short = tmp_path / "cut.wav", tmp_path / "short.wav"
+    cut.write_bytes(whole[: len(whole) * 3 // 4])
+    short.write_bytes(encode_wav(clips[0][:3200], 16000))  # 0.2 s: a window of mostly padding
+    result = stressvision("predict", "--model", str(model), "--enroll", str(enrol), str(cut), str(short))
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(line)["file"] for line in result.stdout.splitlines()] == [str(cut), str(short)]
+    warnings = [line for line in result.stderr.decode().splitlines() if line.startswith("warning")]
+    assert warnings == [
+        f"warning: {cut}: cut off, 0.50 s of audio missing; scored on the 1.50 s it holds: "
+        "copy or record it again for a full score",
+        f"warning: {short}: 0.20 s of audio in the model's 2 s window, the rest silence: its scores "
+        "say little; give at least 1 s",
+    ]
+
+
 def test_a_speaker_normalised_model_enrols_its_speaker_or_says_how(pipeline_project: Path, tmp_path: Path):
     from stressvision.voice.inference import VoiceClassifier
 
@@ -127,7 +181,7 @@ def test_a_speaker_normalised_model_enrols_its_speaker_or_says_how(pipeline_proj
         (["-"], pcm, "error: this voice model is speaker-normalised: to stream, first enrol the speaker"),
         (["--enroll", str(tmp_path / "few"), "-"], pcm, "error: --enroll: 2 clip(s); a speaker-normalised"),
         ([str(tmp_path / "few")], None, "error: the inputs (one speaker): 2 clip(s)"),
-        (["--enroll", str(tmp_path / "plain"), "-"], pcm, "error: --enroll: 0 clip(s)"),  # no WAV there
+        (["--enroll", str(plain), "-"], pcm, f"error: {plain}: a folder with no .wav files"),
     ]:
         result = stressvision("predict", "--model", str(model), *args, stdin=stdin)
         errors = [line for line in result.stderr.decode().splitlines() if line.startswith("error")]

@@ -9,7 +9,9 @@ from __future__ import annotations
 import io
 import os
 import struct
+import sys
 import wave
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +20,9 @@ from stressvision.errors import DataError
 
 PCM, IEEE_FLOAT, EXTENSIBLE = 0x0001, 0x0003, 0xFFFE
 MIN_SECONDS = 0.1  # shorter than this holds no usable speech
+# A data size this large is a placeholder: a recorder writing to a pipe (arecord, ffmpeg) cannot
+# know the length, so a file holding less is not cut off.
+STREAMED_SIZE = 0x7FFF0000
 
 
 class AudioError(DataError):
@@ -28,8 +33,9 @@ class AudioError(DataError):
         super().__init__(f"{source}: {reason}")
 
 
-def decode_wav(data: bytes, source: str = "<bytes>") -> tuple[np.ndarray, int]:
-    """Float32 samples in [-1, 1], shape (frames, channels), and the sample rate."""
+def decode_wav(data: bytes, source: str = "<bytes>") -> tuple[np.ndarray, int, float]:
+    """Float32 samples in [-1, 1], shape (frames, channels), the sample rate, and the seconds of
+    audio the header promises but the file lacks (0 unless it is a cut-off copy)."""
     if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
         raise AudioError(source, "not a WAV file")
     fmt = None
@@ -47,7 +53,10 @@ def decode_wav(data: bytes, source: str = "<bytes>") -> tuple[np.ndarray, int]:
         elif chunk_id == b"data":
             if fmt is None:
                 raise AudioError(source, "corrupt WAV header")
-            return _samples(body, *fmt, source=source), fmt[2]
+            samples = _samples(body, *fmt, source=source)
+            _, channels, rate, bits = fmt
+            missing = size - len(body) if size < STREAMED_SIZE else 0
+            return samples, rate, missing / (rate * channels * (bits // 8))
         pos += 8 + size + (size & 1)
     raise AudioError(source, "corrupt WAV (no audio data)")
 
@@ -95,33 +104,54 @@ def fix_length(signal: np.ndarray, length: int) -> np.ndarray:
     return np.pad(signal, (0, length - len(signal)))
 
 
-def load_recording(data: bytes, sample_rate: int, source: str = "<bytes>") -> np.ndarray:
+@dataclass(frozen=True)
+class Recording:
+    """A WAV file's audio, and how much of it the file lost."""
+
+    signal: np.ndarray  # mono float32 at the requested rate
+    missing_seconds: float  # audio its header promises but the file lacks; 0 when it is whole
+
+
+def load_recording(data: bytes, sample_rate: int, source: str = "<bytes>") -> Recording:
     """A whole WAV file, mono at `sample_rate`.
 
     Stereo is mixed down, other rates are resampled; a recording shorter than MIN_SECONDS
     or silent throughout is rejected (an AudioError with a reason): it carries no speech.
+    A cut-off file (an interrupted copy or recording) is kept, like a trailing partial frame
+    always was: the audio it holds is intact, so it is used as a shorter recording, subject to
+    the same rules, and `missing_seconds` lets the caller say so.
     """
-    samples, rate = decode_wav(data, source)
+    samples, rate, missing_seconds = decode_wav(data, source)
     mono = samples.mean(axis=1)
     if len(mono) < MIN_SECONDS * rate:
         raise AudioError(source, f"too short (under {MIN_SECONDS} s)")
     if not np.any(np.abs(mono) > 1e-4):
         raise AudioError(source, "silent")
-    return resample(mono, rate, sample_rate)
+    return Recording(resample(mono, rate, sample_rate), missing_seconds)
 
 
 def load_clip(data: bytes, sample_rate: int, clip_seconds: float, source: str = "<bytes>") -> np.ndarray:
     """A WAV file as the model's input: mono, at `sample_rate`, exactly `clip_seconds` long."""
-    return fix_length(load_recording(data, sample_rate, source), round(sample_rate * clip_seconds))
+    return fix_length(load_recording(data, sample_rate, source).signal, round(sample_rate * clip_seconds))
 
 
 def read_recording_file(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
+    """A WAV file for the edge command, with a warning line on stderr when it is cut off: its
+    scores then cover only the audio it holds."""
     path = Path(path)
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise AudioError(str(path), f"unreadable ({exc.strerror})") from None
-    return load_recording(data, sample_rate, str(path))
+    recording = load_recording(data, sample_rate, str(path))
+    if recording.missing_seconds > 0:
+        held = len(recording.signal) / sample_rate
+        print(
+            f"warning: {path}: cut off, {recording.missing_seconds:.2f} s of audio missing; "
+            f"scored on the {held:.2f} s it holds: copy or record it again for a full score",
+            file=sys.stderr,
+        )
+    return recording.signal
 
 
 def pcm16_to_float(raw: bytes) -> np.ndarray:

@@ -12,14 +12,14 @@ import os
 import re
 import zipfile
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 
 from stressvision.errors import DataError
-from stressvision.voice.audio import AudioError, load_clip
+from stressvision.voice.audio import AudioError, fix_length, load_recording
 
 # Every emotion the supported corpora use, under one spelling.
 VOICE_EMOTIONS: tuple[str, ...] = (
@@ -77,6 +77,13 @@ _EMODB = re.compile(r"^(\d\d)([a-z]\d\d)([WLEAFTN])([a-z])\.wav$")
 _RAVDESS = re.compile(r"^(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)\.wav$")
 _TESS = re.compile(r"^(OAF|YAF)_(.+)_([a-z]+)\.wav$", re.IGNORECASE)
 CORPORA = ("emodb", "ravdess", "tess", "folder")
+# How each naming tells the speaker, in words for messages about speakers (label_from_path reads it).
+SPEAKER_NAMING = {
+    "emodb": "EmoDB: the first two digits",
+    "ravdess": "RAVDESS: the last number, the actor",
+    "tess": "TESS: OAF or YAF at the start",
+    "folder": "<emotion>/ folders: the part before the first `_`, or the whole name without one",
+}
 
 
 @dataclass(frozen=True)
@@ -105,6 +112,11 @@ def label_from_path(path: str) -> ClipLabel | None:
     return None
 
 
+def speaker_naming(speakers: Iterable[str]) -> str:
+    """How the file names gave these speaker ids (`<corpus>:<id>`), for a message that asks to fix them."""
+    return "; ".join(SPEAKER_NAMING[corpus] for corpus in sorted({s.split(":")[0] for s in speakers}))
+
+
 @dataclass
 class VoiceClips:
     """Decoded clips (int16, one row per clip) with their source emotion and speaker."""
@@ -113,6 +125,7 @@ class VoiceClips:
     emotions: np.ndarray  # index into VOICE_EMOTIONS
     speakers: np.ndarray  # str
     files: np.ndarray  # str, path inside the corpus
+    missing_seconds: np.ndarray  # float32, audio a cut-off file lacks (0: whole); see load_recording
     skipped: dict[str, int] = field(default_factory=dict)
 
 
@@ -137,10 +150,12 @@ def read_voice_corpus(
     """Every labelled WAV of a corpus as fixed-length clips; unusable files are counted, not fatal.
 
     Files that are not WAVs (by extension), or whose names follow no known naming, are
-    skipped with a reason, as are corrupt, silent and too-short recordings.
+    skipped with a reason, as are corrupt, silent and too-short recordings; cut-off files are
+    kept, with the seconds they lack in `missing_seconds`.
     """
-    clips, emotions, speakers, files = [], [], [], []
+    clips, emotions, speakers, files, missing_seconds = [], [], [], [], []
     skipped: Counter[str] = Counter()
+    length = round(sample_rate * clip_seconds)
     for name, read in iter_wav_members(source):
         base = PurePosixPath(name).name
         if base.startswith(".") or "__MACOSX" in name:
@@ -153,21 +168,23 @@ def read_voice_corpus(
             skipped["file name follows no known corpus naming (EmoDB, RAVDESS, TESS, <emotion>/)"] += 1
             continue
         try:
-            clip = load_clip(read(), sample_rate, clip_seconds, name)
+            recording = load_recording(read(), sample_rate, name)
         except AudioError as exc:
             skipped[exc.reason] += 1
             continue
+        clip = fix_length(recording.signal, length)
         clips.append(np.round(clip * 32767).astype(np.int16))
+        missing_seconds.append(recording.missing_seconds)
         emotions.append(VOICE_EMOTIONS.index(label.emotion))
         speakers.append(label.speaker)
         files.append(name)
         if progress_every and len(clips) % progress_every == 0:
             print(f"  decoded {len(clips)} clips", flush=True)
-    length = round(sample_rate * clip_seconds)
     return VoiceClips(
         clips=np.stack(clips) if clips else np.zeros((0, length), np.int16),
         emotions=np.array(emotions, np.int16),
         speakers=np.array(speakers, dtype=str),
         files=np.array(files, dtype=str),
+        missing_seconds=np.array(missing_seconds, np.float32),
         skipped=dict(skipped),
     )

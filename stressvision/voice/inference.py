@@ -7,6 +7,7 @@ pipeline used in training, so nothing is re-implemented on the device.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Sequence
 
@@ -92,12 +93,34 @@ class VoiceClassifier:
         return times
 
 
+def min_window_samples(samples: int) -> int:
+    """The least audio a window is worth scoring on: a shorter window is mostly silence padding."""
+    return samples // 2
+
+
 def clip_windows(signal: np.ndarray, samples: int) -> list[tuple[int, np.ndarray]]:
     """(start sample, clip) windows of a recording: one centred clip when it is short, else
-    consecutive clips; a last partial window counts when it is at least half a clip."""
+    consecutive clips; a last partial window counts when it holds `min_window_samples`."""
     from stressvision.voice.audio import fix_length
 
     if len(signal) <= samples:
         return [(0, fix_length(signal, samples))]
-    starts = range(0, len(signal) - samples // 2 + 1, samples)
+    starts = range(0, len(signal) - min_window_samples(samples) + 1, samples)
     return [(start, fix_length(signal[start : start + samples], samples)) for start in starts]
+
+
+def read_windows(path: str | os.PathLike, sample_rate: int, samples: int) -> list[tuple[int, np.ndarray]]:
+    """The clip windows of a WAV file, with a warning line on stderr when the whole file is
+    shorter than `min_window_samples`: it is still scored, the model's input is fixed, but
+    mostly on the silence it is padded with."""
+    from stressvision.voice.audio import read_recording_file
+
+    signal = read_recording_file(path, sample_rate)
+    if len(signal) < min_window_samples(samples):
+        print(
+            f"warning: {path}: {len(signal) / sample_rate:.2f} s of audio in the model's "
+            f"{samples / sample_rate:g} s window, the rest silence: its scores say little; "
+            f"give at least {min_window_samples(samples) / sample_rate:g} s",
+            file=sys.stderr,
+        )
+    return clip_windows(signal, samples)

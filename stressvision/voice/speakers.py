@@ -120,6 +120,13 @@ class SpeakerStatistics:
         return ((features - self.mean) / self.std).astype(np.float32)
 
 
+def too_few_clips(speakers: np.ndarray) -> np.ndarray:
+    """Which clips belong to a speaker with under MIN_SPEAKER_CLIPS clips: a speaker-normalised
+    model cannot enrol that speaker, so a scorer skips those clips instead of all of them."""
+    _, index, counts = np.unique(speakers, return_inverse=True, return_counts=True)
+    return counts[index.reshape(-1)] < MIN_SPEAKER_CLIPS
+
+
 def speaker_normalize(features: np.ndarray, speakers: np.ndarray) -> np.ndarray:
     """Each speaker's clip features scaled by that speaker's own mean and std."""
     out = np.empty(features.shape, np.float32)
