@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -23,17 +24,24 @@ from stressvision.tta import TTA_MODES
 
 
 def _files(item: str, suffixes: tuple[str, ...]) -> list[Path]:
-    """The file itself, or a folder's files with one of `suffixes`, sorted."""
+    """The file itself, or a folder's files with one of `suffixes`, sorted; a folder without
+    any is an error, not silence."""
     path = Path(item)
     if path.is_dir():
-        return sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+        if not files:
+            raise StressVisionError(f"{item}: a folder with no {'/'.join(suffixes)} files")
+        return files
     return [path]
 
 
-def _image_files(inputs: list[str]) -> list[Path]:
-    from stressvision.datasets import IMAGE_SUFFIXES
-
-    return [f for item in inputs for f in _files(item, IMAGE_SUFFIXES)]
+def _each_file(inputs: list[str], suffixes: tuple[str, ...]) -> Iterator[Path | StressVisionError]:
+    """The files of each input in turn; in place of an input that has none, the error it is."""
+    for item in inputs:
+        try:
+            yield from _files(item, suffixes)
+        except StressVisionError as exc:
+            yield exc
 
 
 def _is_voice_model(path: str) -> bool:
@@ -71,8 +79,7 @@ def _pcm_windows(stream, rate: int, target_rate: int, samples: int):
 
 def predict_voice(args: argparse.Namespace) -> int:
     """One JSON line per clip window of each WAV file, or of raw PCM read from stdin (`-`)."""
-    from stressvision.voice.audio import read_recording_file
-    from stressvision.voice.inference import VoiceClassifier, clip_windows
+    from stressvision.voice.inference import VoiceClassifier, read_windows
     from stressvision.voice.speakers import SpeakerStatistics
 
     model = VoiceClassifier(args.model, num_threads=args.threads)
@@ -97,9 +104,12 @@ def predict_voice(args: argparse.Namespace) -> int:
                 rate = args.pcm_rate or model.sample_rate
                 yield "-", featurised(_pcm_windows(sys.stdin.buffer, rate, model.sample_rate, model.samples))
                 continue
-            for file in _files(item, (".wav",)):
+            for file in _each_file([item], (".wav",)):
+                if isinstance(file, StressVisionError):
+                    yield item, file
+                    continue
                 try:
-                    windows = clip_windows(read_recording_file(file, model.sample_rate), model.samples)
+                    windows = read_windows(file, model.sample_rate, model.samples)
                     yield str(file), featurised(windows)
                 except StressVisionError as exc:
                     yield str(file), exc
@@ -109,7 +119,7 @@ def predict_voice(args: argparse.Namespace) -> int:
             clip.astype(np.float32)
             for item in items
             for file in _files(item, (".wav",))
-            for _, clip in clip_windows(read_recording_file(file, model.sample_rate), model.samples)
+            for _, clip in read_windows(file, model.sample_rate, model.samples)
         ]
 
     failures = 0
@@ -187,13 +197,20 @@ def predict(args: argparse.Namespace) -> int:
         except StressVisionError as exc:
             failures += 1
             print(f"error: {exc}", file=sys.stderr)
-    for path in _image_files([item for item in args.inputs if not is_video(item)]):
+    from stressvision.datasets import IMAGE_SUFFIXES
+
+    for path in _each_file([item for item in args.inputs if not is_video(item)], IMAGE_SUFFIXES):
         try:
+            if isinstance(path, StressVisionError):
+                raise path
             if detector is None:  # the file is a face crop: decode it once, as in training
                 crops, boxes = [face_crop_from_file(path)], [None]
             else:
                 gray = read_gray(path)
-                boxes = detector.faces(gray)
+                try:
+                    boxes = detector.faces(gray)
+                except StressVisionError as exc:  # it knows the image, not the file
+                    raise StressVisionError(f"{path}: {exc}") from None
                 crops = [detector.crop(gray, box) for box in boxes]
             if not crops:
                 print(f"warning: {path}: no face found", file=sys.stderr)
@@ -209,10 +226,18 @@ def predict(args: argparse.Namespace) -> int:
 
 
 def evaluate_voice(args: argparse.Namespace) -> int:
-    """Score a WAV set in EmoDB, RAVDESS, TESS or folder-per-emotion naming."""
+    """Score a WAV set in EmoDB, RAVDESS, TESS or folder-per-emotion naming. Files and, for a
+    speaker-normalised model, speakers it cannot score are skipped and counted, so one odd file
+    costs its own score, not the whole set's; cut-off files are scored and counted."""
     from stressvision.scores import confusion_report
-    from stressvision.voice.corpora import VOICE_EMOTIONS, read_voice_corpus
+    from stressvision.voice.corpora import VOICE_EMOTIONS, read_voice_corpus, speaker_naming
     from stressvision.voice.inference import VoiceClassifier
+    from stressvision.voice.speakers import MIN_SPEAKER_CLIPS, too_few_clips
+
+    def some(names: np.ndarray | list[str]) -> str:
+        """A few of `names` for a one-line message."""
+        shown = sorted(set(names))
+        return ", ".join(shown[:3]) + (f" and {len(shown) - 3} more" if len(shown) > 3 else "")
 
     model = VoiceClassifier(args.model, num_threads=args.threads)
     corpus = read_voice_corpus(
@@ -224,14 +249,41 @@ def evaluate_voice(args: argparse.Namespace) -> int:
     labels = np.array(
         [model.classes.index(targets[e]) if targets[e] else -1 for e in corpus.emotions], np.int64
     )
-    keep = labels >= 0
-    if not keep.any():
+    known = labels >= 0
+    if not known.any():
         raise StressVisionError(f"{args.data}: no readable WAV files of emotions this model knows")
+    few = np.zeros_like(known)
+    if model.speaker_norm:  # each speaker is enrolled from their own clips
+        few[known] = too_few_clips(corpus.speakers[known])
+    if few.any():
+        fix = (
+            f"a speaker-normalised model enrols each speaker from >= {MIN_SPEAKER_CLIPS} of their clips; "
+            f"speakers come from file names ({speaker_naming(corpus.speakers[few])}): "
+            "add clips or rename them after their speaker"
+        )
+        if not (known & ~few).any():
+            raise StressVisionError(f"{args.data}: no speaker has >= {MIN_SPEAKER_CLIPS} clips; {fix}")
+        print(
+            f"warning: skipped {few.sum()} clip(s) of {len(set(corpus.speakers[few]))} speaker(s) with "
+            f"under {MIN_SPEAKER_CLIPS} clips ({some(corpus.speakers[few])}): {fix}",
+            file=sys.stderr,
+        )
+    keep = known & ~few
+    cut = keep & (corpus.missing_seconds > 0)
+    if cut.any():
+        files = [f"{f} lacks {m:.2f} s" for f, m in zip(corpus.files[cut], corpus.missing_seconds[cut])]
+        print(
+            f"warning: scored {cut.sum()} cut-off file(s) on the audio they hold ({some(files)}): "
+            "copy them again for full scores",
+            file=sys.stderr,
+        )
     clips = corpus.clips[keep].astype(np.float32) / 32768.0
     predicted = model.predict(clips, corpus.speakers[keep]).argmax(axis=1)  # speakers: for speaker_norm
     report = confusion_report(labels[keep], predicted, model.classes)
     report["skipped_unreadable"] = sum(corpus.skipped.values())
-    report["skipped_other_emotions"] = int((~keep).sum())
+    report["skipped_other_emotions"] = int((~known).sum())
+    report["skipped_speakers_too_few_clips"] = int(few.sum())
+    report["scored_cut_off"] = int(cut.sum())
     return _print_report(report, model.classes, args.json)
 
 
