@@ -12,7 +12,7 @@ def main() -> None:
     from stressvision.fileio import save_arrays, write_json
     from stressvision.labels import class_counts, label_map_from_params, labels_of_nonempty_classes
     from stressvision.params import Section
-    from stressvision.voice.corpora import VOICE_EMOTIONS, read_voice_corpus
+    from stressvision.voice.corpora import VOICE_EMOTIONS, cut_off_note, read_voice_corpus
     from stressvision.voice.download import CORPUS_FILE
 
     params = Section.load("voice_map_labels")
@@ -29,6 +29,8 @@ def main() -> None:
     corpus = read_voice_corpus(raw, sample_rate, clip_seconds)
     for reason, n in sorted(corpus.skipped.items()):
         print(f"voice_map_labels: warning: skipped {n} files: {reason}")
+    if note := cut_off_note(corpus):
+        print(f"voice_map_labels: warning: {note}")
     if len(corpus.emotions) == 0:
         raise DataError(f"{raw}: no usable labelled WAV files; see the skip reasons above")
 

@@ -230,7 +230,7 @@ def evaluate_voice(args: argparse.Namespace) -> int:
     speaker-normalised model, speakers it cannot score are skipped and counted, so one odd file
     costs its own score, not the whole set's; cut-off files are scored and counted."""
     from stressvision.scores import confusion_report
-    from stressvision.voice.corpora import VOICE_EMOTIONS, read_voice_corpus, speaker_naming
+    from stressvision.voice.corpora import VOICE_EMOTIONS, cut_off_note, read_voice_corpus, speaker_naming
     from stressvision.voice.inference import VoiceClassifier
     from stressvision.voice.speakers import MIN_SPEAKER_CLIPS, too_few_clips
 
@@ -270,13 +270,8 @@ def evaluate_voice(args: argparse.Namespace) -> int:
         )
     keep = known & ~few
     cut = keep & (corpus.missing_seconds > 0)
-    if cut.any():
-        files = [f"{f} lacks {m:.2f} s" for f, m in zip(corpus.files[cut], corpus.missing_seconds[cut])]
-        print(
-            f"warning: scored {cut.sum()} cut-off file(s) on the audio they hold ({some(files)}): "
-            "copy them again for full scores",
-            file=sys.stderr,
-        )
+    if note := cut_off_note(corpus, keep):
+        print(f"warning: {note}", file=sys.stderr)
     clips = corpus.clips[keep].astype(np.float32) / 32768.0
     predicted = model.predict(clips, corpus.speakers[keep]).argmax(axis=1)  # speakers: for speaker_norm
     report = confusion_report(labels[keep], predicted, model.classes)

@@ -23,7 +23,13 @@ from stressvision.voice.audio import (
     resample,
 )
 from stressvision.voice.augment import change_speed, speed_copies
-from stressvision.voice.corpora import VOICE_EMOTIONS, label_from_path, read_voice_corpus, speaker_naming
+from stressvision.voice.corpora import (
+    VOICE_EMOTIONS,
+    cut_off_note,
+    label_from_path,
+    read_voice_corpus,
+    speaker_naming,
+)
 from stressvision.voice.download import CORPUS_FILE, fetch_voice_corpus
 from stressvision.voice.inference import clip_windows, read_windows
 from stressvision.voice.sample_voices import write_sample_corpus
@@ -225,6 +231,11 @@ def test_a_corpus_keeps_a_cut_off_file_and_records_what_it_lacks(tmp_path: Path)
     corpus = read_voice_corpus(archive, RATE, 2.0)
     assert corpus.files.tolist() == ["wav/03a01Wa.wav", "wav/03a02Wa.wav"] and not corpus.skipped
     assert corpus.missing_seconds[0] == 0 and corpus.missing_seconds[1] == pytest.approx(1.0, abs=0.01)
+    assert cut_off_note(corpus) == (
+        "1 cut-off file(s) used on the audio they hold (wav/03a02Wa.wav lacks 1.00 s): "
+        "copy them again for full clips"
+    )
+    assert cut_off_note(corpus, np.array([True, False])) is None
 
 
 def test_clips_of_speakers_too_few_to_enrol_are_found_and_their_naming_explained():

@@ -73,8 +73,8 @@ def test_evaluate_skips_speakers_it_cannot_enrol_and_counts_cut_off_files(
     assert warnings[1].startswith("warning: skipped 1 clip(s) of 1 speaker(s) with under 5 clips (folder:")
     assert "the part before the first `_`, or the whole name without one" in warnings[1]
     assert warnings[2] == (
-        f"warning: scored 1 cut-off file(s) on the audio they hold ({cut} lacks 1.00 s): "
-        "copy them again for full scores"
+        f"warning: 1 cut-off file(s) used on the audio they hold ({cut} lacks 1.00 s): "
+        "copy them again for full clips"
     )
 
     alone = tmp_path / "alone"

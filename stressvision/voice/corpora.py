@@ -144,6 +144,21 @@ def iter_wav_members(source: str | os.PathLike) -> Iterator[tuple[str, Callable[
                 yield info.filename, lambda info=info: archive.read(info)
 
 
+def cut_off_note(clips: VoiceClips, keep: np.ndarray | None = None) -> str | None:
+    """One warning line's worth on the cut-off files among `clips` (those in `keep`), or None:
+    they are used on the audio they hold, and the user may have a whole copy."""
+    cut = clips.missing_seconds > 0 if keep is None else keep & (clips.missing_seconds > 0)
+    n = int(cut.sum())
+    if not n:
+        return None
+    named = [f"{f} lacks {m:.2f} s" for f, m in zip(clips.files[cut][:3], clips.missing_seconds[cut][:3])]
+    more = f" and {n - 3} more" if n > 3 else ""
+    return (
+        f"{n} cut-off file(s) used on the audio they hold ({', '.join(named)}{more}): "
+        "copy them again for full clips"
+    )
+
+
 def read_voice_corpus(
     source: str | os.PathLike, sample_rate: int, clip_seconds: float, progress_every: int = 500
 ) -> VoiceClips:
