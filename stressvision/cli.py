@@ -230,14 +230,15 @@ def evaluate_voice(args: argparse.Namespace) -> int:
     speaker-normalised model, speakers it cannot score are skipped and counted, so one odd file
     costs its own score, not the whole set's; cut-off files are scored and counted."""
     from stressvision.scores import confusion_report
-    from stressvision.voice.corpora import VOICE_EMOTIONS, cut_off_note, read_voice_corpus, speaker_naming
+    from stressvision.voice.corpora import (
+        VOICE_EMOTIONS,
+        a_few,
+        cut_off_note,
+        read_voice_corpus,
+        speaker_naming,
+    )
     from stressvision.voice.inference import VoiceClassifier
     from stressvision.voice.speakers import MIN_SPEAKER_CLIPS, too_few_clips
-
-    def some(names: np.ndarray | list[str]) -> str:
-        """A few of `names` for a one-line message."""
-        shown = sorted(set(names))
-        return ", ".join(shown[:3]) + (f" and {len(shown) - 3} more" if len(shown) > 3 else "")
 
     model = VoiceClassifier(args.model, num_threads=args.threads)
     corpus = read_voice_corpus(
@@ -265,12 +266,12 @@ def evaluate_voice(args: argparse.Namespace) -> int:
             raise StressVisionError(f"{args.data}: no speaker has >= {MIN_SPEAKER_CLIPS} clips; {fix}")
         print(
             f"warning: skipped {few.sum()} clip(s) of {len(set(corpus.speakers[few]))} speaker(s) with "
-            f"under {MIN_SPEAKER_CLIPS} clips ({some(corpus.speakers[few])}): {fix}",
+            f"under {MIN_SPEAKER_CLIPS} clips ({a_few(sorted(set(corpus.speakers[few])))}): {fix}",
             file=sys.stderr,
         )
     keep = known & ~few
-    cut = keep & (corpus.missing_seconds > 0)
-    if note := cut_off_note(corpus, keep):
+    cut = keep & corpus.cut_off
+    if note := cut_off_note(corpus, cut):
         print(f"warning: {note}", file=sys.stderr)
     clips = corpus.clips[keep].astype(np.float32) / 32768.0
     predicted = model.predict(clips, corpus.speakers[keep]).argmax(axis=1)  # speakers: for speaker_norm

@@ -12,7 +12,7 @@ import os
 import re
 import zipfile
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -128,6 +128,11 @@ class VoiceClips:
     missing_seconds: np.ndarray  # float32, audio a cut-off file lacks (0: whole); see load_recording
     skipped: dict[str, int] = field(default_factory=dict)
 
+    @property
+    def cut_off(self) -> np.ndarray:
+        """Which clips come from a cut-off file (scored on the audio it holds)."""
+        return self.missing_seconds > 0
+
 
 def iter_wav_members(source: str | os.PathLike) -> Iterator[tuple[str, Callable[[], bytes]]]:
     """(relative path, reader) of every file in a zip archive or a folder, sorted by path."""
@@ -144,17 +149,21 @@ def iter_wav_members(source: str | os.PathLike) -> Iterator[tuple[str, Callable[
                 yield info.filename, lambda info=info: archive.read(info)
 
 
-def cut_off_note(clips: VoiceClips, keep: np.ndarray | None = None) -> str | None:
-    """One warning line's worth on the cut-off files among `clips` (those in `keep`), or None:
+def a_few(names: Sequence[str], most: int = 3) -> str:
+    """The first `most` of `names` and how many more, for a one-line message."""
+    more = f" and {len(names) - most} more" if len(names) > most else ""
+    return ", ".join(names[:most]) + more
+
+
+def cut_off_note(clips: VoiceClips, among: np.ndarray | None = None) -> str | None:
+    """One warning line's worth on the cut-off files among `clips` (those in `among`), or None:
     they are used on the audio they hold, and the user may have a whole copy."""
-    cut = clips.missing_seconds > 0 if keep is None else keep & (clips.missing_seconds > 0)
-    n = int(cut.sum())
-    if not n:
+    cut = clips.cut_off if among is None else among & clips.cut_off
+    if not cut.any():
         return None
-    named = [f"{f} lacks {m:.2f} s" for f, m in zip(clips.files[cut][:3], clips.missing_seconds[cut][:3])]
-    more = f" and {n - 3} more" if n > 3 else ""
+    named = [f"{f} lacks {m:.2f} s" for f, m in zip(clips.files[cut], clips.missing_seconds[cut])]
     return (
-        f"{n} cut-off file(s) used on the audio they hold ({', '.join(named)}{more}): "
+        f"{len(named)} cut-off file(s) used on the audio they hold ({a_few(named)}): "
         "copy them again for full clips"
     )
 
