@@ -166,6 +166,29 @@ def random_erasing(images, uniform, probability: float, area=(0.02, 0.33), aspec
     return ops.where(box[..., None], ops.zeros_like(images), images)
 
 
+def batch_seeds(seed: int):
+    """A tf.data stream of int32 seed pairs, one per batch, for stateless random ops."""
+    import tensorflow as tf
+
+    return tf.data.Dataset.random(seed=seed).batch(2).map(lambda pair: tf.cast(pair % (2**31 - 1), tf.int32))
+
+
+def mixup(tensors: tuple, alpha: float, seed):
+    """Mix each example of a batch with another one of it, all `tensors` alike (mixup, Zhang et
+    al. 2018): inputs and their one-hot or soft targets get the same partner and weight.
+
+    One weight per batch, drawn from Beta(alpha, alpha) (small alpha: mostly near-pure
+    examples); `seed` is a stateless int32 seed pair, so a rerun mixes exactly the same pairs.
+    """
+    import tensorflow as tf
+
+    g1 = tf.random.stateless_gamma([1], seed + [3, 3], alpha)
+    g2 = tf.random.stateless_gamma([1], seed + [4, 4], alpha)
+    weight = g1 / (g1 + g2)
+    partner = tf.argsort(tf.random.stateless_uniform([tf.shape(tensors[0])[0]], seed + [5, 5]))
+    return tuple(weight * t + (1 - weight) * tf.gather(t, partner) for t in tensors)
+
+
 def build_augmenter(config: AugmentConfig, seed: int) -> Callable:
     """Return `augment(images)` for float32 batches (B, H, W, C) with pixel values in [0, 255]."""
     import keras

@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from stressvision.augment import AugmentConfig, build_augmenter
+from stressvision.augment import AugmentConfig, batch_seeds, build_augmenter, mixup
 from stressvision.distillation import Distiller, SoftTargetDistiller
 from stressvision.errors import ParamsError
 from stressvision.fitting import balanced_class_weights, fit_summary
@@ -88,6 +88,7 @@ class TrainConfig:
     lr_patience: int
     warmup_epochs: int
     label_smoothing: float
+    mixup_alpha: float
     ema: float
     class_weights: bool
     augment: bool
@@ -120,6 +121,7 @@ class TrainConfig:
             lr_patience=section.int("lr_patience", minimum=1),
             warmup_epochs=section.int("warmup_epochs", minimum=0),
             label_smoothing=section.float("label_smoothing", minimum=0.0, maximum=0.5),
+            mixup_alpha=section.float("mixup_alpha", minimum=0.0, maximum=10.0),
             ema=section.float("ema", minimum=0.0, maximum=0.9999),
             class_weights=section.bool("class_weights"),
             augment=section.bool("augment"),
@@ -383,9 +385,11 @@ def make_dataset(
     seed: int = 0,
     cache: bool = False,
     soft_targets: np.ndarray | None = None,
+    mixup_alpha: float = 0.0,
 ) -> tf.data.Dataset:
     """Batches of (float32 pixels (B, 48, 48, 1), one-hot labels), prefetched; with
     `soft_targets` (N, classes) the inputs are (pixels, the batch's soft targets).
+    `mixup_alpha` > 0 mixes each augmented batch with itself (augment.mixup), targets alike.
 
     The uint8 arrays stay in memory (FER-2013 is 80 MB); shuffling, batching and the
     augmentation map run in parallel with training so the model never waits on input.
@@ -411,6 +415,16 @@ def make_dataset(
     if augment is not None:
         augment_pixels = on_pixels(augment)
         ds = ds.map(lambda bx, by: (augment_pixels(bx), by), num_parallel_calls=tf.data.AUTOTUNE)
+    if mixup_alpha > 0:
+
+        def mix(batch, pair):
+            bx, by = batch
+            if soft_targets is None:
+                return mixup((bx, by), mixup_alpha, pair)
+            pixels, soft, by = mixup((*bx, by), mixup_alpha, pair)
+            return (pixels, soft), by
+
+        ds = tf.data.Dataset.zip((ds, batch_seeds(seed + 8))).map(mix, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
@@ -469,7 +483,8 @@ def train(
     if config.distill.soft_labels:  # validation scores the student alone: its targets are the labels
         soft, val_soft = soft_targets, np.eye(num_classes, dtype=np.float32)[val_data[1]]
     train_ds = make_dataset(
-        *train_data, num_classes, config.batch_size, True, augment, config.seed, config.cache, soft
+        *train_data, num_classes, config.batch_size, True, augment, config.seed, config.cache, soft,
+        config.mixup_alpha,
     )
     val_ds = None
     if validate:

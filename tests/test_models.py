@@ -149,12 +149,63 @@ def test_vgg_fer_fc_units_sets_its_dense_layers_apart_from_the_width():
         ({"distill": {"soft_labels": "no/s.npz"}}, "train.distill.soft_labels: 'no/s.npz' does not exist"),
         ({"augmentation": {"warp": "blur"}}, "train.augmentation.warp: unknown value 'blur'"),
         ({"ema": 1}, "train.ema: must be <= 0.9999, got 1"),
+        ({"mixup_alpha": -0.2}, "train.mixup_alpha: must be >= 0.0"),
     ],
 )
 def test_bad_train_params_are_one_line(updates, message):
     with pytest.raises(ParamsError) as err:
         train_config(**updates)
     assert str(err.value).startswith(f"params.yaml: {message}") and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("soft", [False, True])
+def test_mixup_mixes_faces_and_their_targets_with_one_partner_and_weight(soft):
+    """Eight faces of eight classes: each mixed label row names the partner and the weight, and
+    the pixels (and soft targets) must be that same mix."""
+    n = 8
+    images = np.random.default_rng(0).integers(0, 256, (n, 48, 48), dtype=np.uint8)
+    labels = np.arange(n)
+    targets = np.random.default_rng(1).dirichlet(np.ones(n), n).astype(np.float32) if soft else None
+
+    def batches(alpha: float):
+        ds = make_dataset(images, labels, n, n, False, seed=3, soft_targets=targets, mixup_alpha=alpha)
+        return [
+            (np.asarray(x[0] if soft else x), np.asarray(x[1]) if soft else None, np.asarray(y))
+            for x, y in ds
+        ]
+
+    (pixels, mixed_targets, mixed) = batches(0.4)[0]
+    assert not np.allclose(mixed, np.eye(n)) and np.allclose(mixed.sum(1), 1.0)
+    own = np.diag(mixed)
+    partner = np.where(own < 1 - 1e-6, np.argmax(mixed - np.diag(own), axis=1), np.arange(n))
+    moved = partner != np.arange(n)
+    assert moved.any() and np.allclose(own[moved], own[moved][0])  # one weight per batch
+    for k, j in enumerate(partner):
+        np.testing.assert_allclose(
+            pixels[k, ..., 0], own[k] * images[k] + mixed[k, j] * images[j] * (j != k), atol=1e-3
+        )
+        if soft:
+            expect = own[k] * targets[k] + mixed[k, j] * targets[j] * (j != k)
+            np.testing.assert_allclose(mixed_targets[k], expect, atol=1e-5)
+    assert all(
+        np.array_equal(a, b) for a, b in zip(batches(0.4)[0], (pixels, mixed_targets, mixed)) if a is not None
+    )
+    (plain, _, one_hot) = batches(0.0)[0]
+    assert np.array_equal(one_hot, np.eye(n)) and np.array_equal(plain[..., 0], images)
+
+
+def test_train_fits_the_mixed_batches(tmp_path):
+    """Same seed, same faces: the model trained with mixup differs, and only by the mixing."""
+    images, labels = faces(16)
+    none = (images[:0], labels[:0])
+    kept = []
+    for alpha in (0.0, 0.0, 0.4):
+        config = train_config(lr_schedule="cosine", warmup_epochs=0, mixup_alpha=alpha)
+        kept.append(
+            train(config, (images, labels), none, NUM_CLASSES, tmp_path / str(len(kept)))[0].get_weights()
+        )
+    assert all(np.array_equal(a, b) for a, b in zip(kept[0], kept[1]))
+    assert not all(np.array_equal(a, b) for a, b in zip(kept[0], kept[2]))
 
 
 def test_distillation_trains_the_student_from_a_teacher(tmp_path):

@@ -11,6 +11,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from stressvision.augment import batch_seeds, mixup
 from stressvision.errors import ParamsError
 from stressvision.fitting import balanced_class_weights, fit_summary
 from stressvision.params import Section
@@ -141,23 +142,17 @@ def make_voice_dataset(
     if not train or config is None:
         return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
     ds = ds.shuffle(len(labels), seed=config.seed, reshuffle_each_iteration=True).batch(batch_size)
-    seeds = tf.data.Dataset.random(seed=config.seed).batch(2)
+    seeds = batch_seeds(config.seed)
     sa, alpha = config.spec_augment, config.mixup_alpha
     sequence = features.ndim == 3  # (time, bins); the baseline's (40, 1) vector is not masked
 
     def augment(batch: tuple[tf.Tensor, tf.Tensor], seed: tf.Tensor):
         x, y = batch
-        seed = tf.cast(seed % (2**31 - 1), tf.int32)
         if sequence:
             x = _masks(x, seed, 1, sa.time_masks, sa.time_width)
             x = _masks(x, seed, 2, sa.freq_masks, sa.freq_width)
-        if alpha > 0:  # mixup: a convex mix of two examples and of their labels
-            g1 = tf.random.stateless_gamma([1], seed + [3, 3], alpha)
-            g2 = tf.random.stateless_gamma([1], seed + [4, 4], alpha)
-            lam = g1 / (g1 + g2)
-            partner = tf.argsort(tf.random.stateless_uniform([tf.shape(x)[0]], seed + [5, 5]))
-            x = lam * x + (1 - lam) * tf.gather(x, partner)
-            y = lam * y + (1 - lam) * tf.gather(y, partner)
+        if alpha > 0:
+            x, y = mixup((x, y), alpha, seed)
         return x, y
 
     ds = tf.data.Dataset.zip((ds, seeds)).map(augment, num_parallel_calls=tf.data.AUTOTUNE)
