@@ -93,7 +93,7 @@ class VoiceTrainConfig:
             raise ParamsError(
                 section.key("model"),
                 f"{config.model} needs voice_features.kind {' or '.join(MODEL_FEATURES[config.model])}, "
-                f"the features are {feature_kind}; set both (see README: voice profiles)",
+                f"the features are {feature_kind}; set both (see README: Voice parameters)",
             )
         if config.solver == "lbfgs":
             if config.model != "linear_softmax":
