@@ -484,7 +484,7 @@ def train(
         soft, val_soft = soft_targets, np.eye(num_classes, dtype=np.float32)[val_data[1]]
     train_ds = make_dataset(
         *train_data, num_classes, config.batch_size, True, augment, config.seed, config.cache, soft,
-        config.mixup_alpha,
+        mixup_alpha=config.mixup_alpha,
     )
     val_ds = None
     if validate:
