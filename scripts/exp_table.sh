@@ -6,4 +6,6 @@
 set -euo pipefail
 metrics='.*evaluate\.json:accuracy$|(.*evaluate\.json:)?f1_macro$|.*quantize\.json:.*\.accuracy$|.*quantize\.json:int8\.size_mb$|.*\.p95_ms$|kpi\.all_pass$'
 params='^((voice_)?train\.(model|input_size|epochs)|map_labels\.scheme|(voice_)?download\.source|voice_features\.kind)$'
-exec dvc exp show --no-pager --drop '.*' --keep "^Experiment$|$metrics|$params" "$@"
+names='^Experiment$'
+[[ " $* " == *" --csv "* ]] && names+='|^rev$'  # CSV names the baselines (workspace, main) in rev only
+exec dvc exp show --no-pager --drop '.*' --keep "$names|$metrics|$params" "$@"

@@ -8,8 +8,11 @@
 #   input-96   -S train.input_size=96
 #   lr-low     -S train.learning_rate=0.0005 -S train.epochs=40
 # (blank lines and lines starting with # are skipped). Worker i of n runs lines i, i+n, ...
-# after `dvc pull` (so only the stages an experiment changes rerun), then `dvc exp push`es
-# each result (its Git ref to GIT_REMOTE, default origin; its outputs to the DVC remote).
+# after `dvc pull` (so only the stages an experiment changes rerun), each from the committed
+# params (`dvc exp run --temp`: one experiment's -S values never leak into the next, and the
+# workspace is left as it was), then `dvc exp push`es each result (its Git ref to GIT_REMOTE,
+# default origin; its outputs to the DVC remote). Rerun after an interruption, a worker pushes
+# the experiments it already has again instead of rerunning them.
 # Afterwards, anywhere: `dvc exp pull origin -A` and `bash scripts/exp_table.sh`.
 set -euo pipefail
 if [[ $# -lt 3 ]]; then
@@ -26,13 +29,18 @@ if ! [[ "$index" =~ ^[0-9]+$ && "$count" =~ ^[1-9][0-9]*$ ]] || (( index >= coun
   exit 2
 fi
 dvc pull --allow-missing </dev/null
+done_here=$(dvc exp list --name-only </dev/null)
 line_number=0
 while read -r name args; do
   [[ -z "$name" || "$name" == \#* ]] && continue
   if (( line_number % count == index )); then
-    echo "exp_worker $index/$count: running $name" >&2
-    # shellcheck disable=SC2086  # the arguments are meant to split into words
-    dvc exp run -n "$name" $args </dev/null
+    if grep -qxF "$name" <<<"$done_here"; then
+      echo "exp_worker $index/$count: $name was run here before: pushing it (dvc exp remove $name to rerun it)" >&2
+    else
+      echo "exp_worker $index/$count: running $name" >&2
+      # shellcheck disable=SC2086  # the arguments are meant to split into words
+      dvc exp run --temp -n "$name" $args </dev/null
+    fi
     dvc exp push "$remote" "$name" </dev/null
   fi
   line_number=$((line_number + 1))

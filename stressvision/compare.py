@@ -44,10 +44,16 @@ PAGE = """<!DOCTYPE html>
 """
 
 
+def last_line(text: str) -> str:
+    """DVC's own error line (the last of its output), or a note that it said nothing."""
+    lines = text.strip().splitlines()
+    return lines[-1] if lines else "(no message)"
+
+
 def _dvc_json(*args: str) -> dict:
     result = subprocess.run(["dvc", *args, "--json"], capture_output=True, text=True)
     if result.returncode != 0:
-        sys.exit(f"error: dvc {' '.join(args)} failed: {result.stderr.strip().splitlines()[-1:]}")
+        sys.exit(f"error: dvc {' '.join(args)} failed: {last_line(result.stderr)}")
     return json.loads(result.stdout or "{}")
 
 
@@ -60,15 +66,17 @@ def _cell(value) -> str:
 LOWER_IS_BETTER = ("_ms", "size_mb", "loss", "seconds")  # green when these go down
 
 
-def diff_table(diff: dict, base: str, kind: str) -> str:
-    """An HTML table of a `dvc params|metrics diff --json` result (changed entries only)."""
+def diff_table(diff: dict, base: str, kind: str, judge: bool = True) -> str:
+    """An HTML table of a `dvc params|metrics diff --json` result (changed entries only);
+    with `judge`, each numeric change is coloured better (green) or worse (red)."""
     rows = []
     for path, entries in sorted(diff.items()):
         for key, change in sorted(entries.items()):
             delta = change.get("diff")
             css = ""
-            if isinstance(delta, (int, float)) and not isinstance(delta, bool) and delta:
-                better = delta < 0 if key.endswith(LOWER_IS_BETTER) else delta > 0
+            if judge and isinstance(delta, (int, float)) and not isinstance(delta, bool) and delta:
+                lower_is_better = key.removesuffix(".value").endswith(LOWER_IS_BETTER)  # kpi.X.value
+                better = delta < 0 if lower_is_better else delta > 0
                 css = ' class="num up"' if better else ' class="num down"'
             delta_cell = f"<td{css}>{delta:+.4g}</td>" if css else _cell(delta)
             rows.append(
@@ -103,9 +111,14 @@ def main() -> None:
     parser.add_argument("--out", default="dvc_plots/compare", help="output folder (index.html)")
     args = parser.parse_args()
 
+    known = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", f"{args.base}^{{commit}}"], capture_output=True
+    )
+    if known.returncode != 0:
+        sys.exit(f"error: {args.base}: not a git revision here (give a branch, tag or commit)")
     metrics = _dvc_json("metrics", "diff", args.base)
     tables = (
-        diff_table(_dvc_json("params", "diff", args.base), args.base, "Params")
+        diff_table(_dvc_json("params", "diff", args.base), args.base, "Params", judge=False)
         + diff_table(key_metrics(metrics), args.base, "Key metrics")
         + "<details><summary>All changed metrics</summary>"
         + diff_table(metrics, args.base, "Metrics")
@@ -121,8 +134,13 @@ def main() -> None:
             text=True,
         )
     if result.returncode != 0:
-        sys.exit(f"error: dvc plots diff failed: {result.stderr.strip().splitlines()[-1:]}")
-    print(f"compare: wrote {Path(args.out) / 'index.html'}")
+        sys.exit(f"error: dvc plots diff failed: {last_line(result.stderr)}")
+    page = Path(args.out) / "index.html"
+    if not page.is_file():  # DVC writes nothing when neither revision has plots: the tables alone
+        page.parent.mkdir(parents=True, exist_ok=True)
+        no_plots = "<p>No plots in either revision.</p>"
+        page.write_text(PAGE.format(title=title, tables=tables, scripts="").replace("{plot_divs}", no_plots))
+    print(f"compare: wrote {page}")
 
 
 if __name__ == "__main__":

@@ -124,7 +124,11 @@ def download_from_kaggle(
 def fetch_fer2013(
     archive: str, dataset: str, out_dir: str | os.PathLike, partial_dir: str | os.PathLike
 ) -> Path:
-    """A local archive when it exists; else Kaggle when credentials exist; else one clear error."""
+    """A local archive when it exists; else Kaggle when credentials exist; else one clear error.
+
+    `~` in `archive` is the home folder, as a shell would read it.
+    """
+    archive = os.path.expanduser(archive)
     if archive and Path(archive).is_file():
         print(f"download: using the local file {archive} (no network)")
         return copy_local_archive(archive, out_dir)

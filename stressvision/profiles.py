@@ -100,6 +100,20 @@ def set_args(overrides: dict[str, Any]) -> list[str]:
     return args
 
 
+def _set_param_values(extra: list[str] | tuple[str, ...]) -> list[tuple[int, str, str]]:
+    """(index in `extra`, prefix, KEY=VALUE) of each `-S KEY=VALUE`, `-SKEY=VALUE`,
+    `--set-param KEY=VALUE` or `--set-param=KEY=VALUE` argument."""
+    found = []
+    for i, arg in enumerate(extra):
+        if arg in ("-S", "--set-param") and i + 1 < len(extra):
+            found.append((i + 1, "", extra[i + 1]))
+        elif arg.startswith("--set-param="):
+            found.append((i, "--set-param=", arg.partition("=")[2]))
+        elif arg.startswith("-S") and len(arg) > 2:
+            found.append((i, "-S", arg[2:]))
+    return found
+
+
 def set_param_keys(extra: list[str] | tuple[str, ...]) -> list[str]:
     """The params.yaml keys that `-S KEY=VALUE` / `--set-param KEY=VALUE` arguments set.
 
@@ -107,17 +121,22 @@ def set_param_keys(extra: list[str] | tuple[str, ...]) -> list[str]:
     are left to DVC.
     """
     keys = []
-    for arg, following in zip(extra, [*extra[1:], ""]):
-        if arg in ("-S", "--set-param"):
-            value = following
-        elif arg.startswith("--set-param="):
-            value = arg.partition("=")[2]
-        else:
-            continue
+    for _, _, value in _set_param_values(extra):
         file, _, key = value.partition("=")[0].rpartition(":")
         if file in ("", PARAMS_FILE) and key and key[0] not in "+~":
             keys.append(key)
     return keys
+
+
+def expand_home(extra: list[str] | tuple[str, ...]) -> list[str]:
+    """`-S KEY=~/path` with the home folder written out: the shell leaves a `~` after `=`
+    alone, and DVC's override parser (Hydra) stops at it with a multi-line lexer error."""
+    expanded = list(extra)
+    for i, prefix, value in _set_param_values(extra):
+        key, sep, path = value.partition("=")
+        if sep and (path == "~" or path.startswith("~/")):
+            expanded[i] = f"{prefix}{key}={os.path.expanduser(path)}"
+    return expanded
 
 
 def exp_run_command(
@@ -136,7 +155,7 @@ def exp_run_command(
     params = load_params(params_file)
     check_keys(values, params, f"profiles/{name}.yaml")
     check_keys(dict.fromkeys(set_param_keys(extra)), params, "-S")
-    return ["dvc", "exp", "run", *set_args(values), *extra]
+    return ["dvc", "exp", "run", *set_args(values), *expand_home(extra)]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -52,6 +52,12 @@ def test_local_archive_is_used_as_is_without_network(tmp_path, sample_zip, monke
     assert not (tmp_path / "partial").exists()
 
 
+def test_a_local_archive_under_home_may_start_with_a_tilde(tmp_path, sample_zip, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    out = fetch_fer2013(f"~/{sample_zip.name}", "msambare/fer2013", tmp_path / "raw", tmp_path / "partial")
+    assert out.read_bytes() == sample_zip.read_bytes()
+
+
 def test_broken_local_zip_is_named_and_not_copied(tmp_path, sample_zip):
     broken = tmp_path / "my-fer2013.zip"
     broken.write_bytes(sample_zip.read_bytes()[: sample_zip.stat().st_size // 2])  # cut short

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -23,6 +24,7 @@ from stressvision.profiles import (
     available,
     check_keys,
     exp_run_command,
+    expand_home,
     set_args,
     set_param_keys,
 )
@@ -442,11 +444,19 @@ def test_profile_set_args_and_key_checks():
     with pytest.raises(ProfileError, match=r"^p.yaml: train.augmentation: a section of params.yaml"):
         check_keys({"train.augmentation": 1}, params, "p.yaml")
     extra = ["-S", "train.epochs=3", "--set-param=train.seed=1", "-S", "params.yaml:train.batch_size=8"]
-    extra += ["-S", "+train.new_key=1", "-S", "other.yaml:x=1", "--queue"]
-    assert set_param_keys(extra) == ["train.epochs", "train.seed", "train.batch_size"]
+    extra += ["-S", "+train.new_key=1", "-S", "other.yaml:x=1", "-Strain.dropout=0.2", "--queue"]
+    assert set_param_keys(extra) == ["train.epochs", "train.seed", "train.batch_size", "train.dropout"]
     assert exp_run_command("realtime", extra)[-len(extra) :] == extra
-    with pytest.raises(ProfileError, match=r"^-S: train.nope: not a key of params.yaml \(a typo\?\)$"):
-        exp_run_command("realtime", ["-S", "train.epochs=3", "-S", "train.nope=1"])
+    for typo in (["-S", "train.nope=1"], ["-Strain.nope=1"], ["--set-param", "train.nope=1"]):
+        with pytest.raises(ProfileError, match=r"^-S: train.nope: not a key of params.yaml \(a typo\?\)$"):
+            exp_run_command("realtime", ["-S", "train.epochs=3", *typo])
+    home = str(Path.home())
+    tilde = ["-S", "download.fer2013_archive=~/fer.zip", "-Sdownload.kaggle_dataset=~", "-S", "train.seed=1"]
+    assert expand_home(tilde) == [
+        *("-S", f"download.fer2013_archive={home}/fer.zip"),
+        *(f"-Sdownload.kaggle_dataset={home}", "-S", "train.seed=1"),
+    ]
+    assert exp_run_command("realtime", tilde)[-len(tilde) :] == expand_home(tilde)
 
 
 def test_run_profile_script_rejects_bad_profiles_in_one_line(tmp_path):

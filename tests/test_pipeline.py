@@ -137,6 +137,7 @@ def test_queued_experiments_run_and_show_the_key_columns(pipeline_project: Path)
     assert status.count("Success") == 2, status
     table = run(["bash", "scripts/exp_table.sh", "--csv"], pipeline_project).stdout
     header, *rows = table.strip().splitlines()
+    assert "workspace" in {field for row in rows for field in row.split(",")[:2]}  # the baselines are named
     for column in (
         "metrics/evaluate.json:accuracy",
         "metrics/evaluate.json:f1_macro",
@@ -287,6 +288,9 @@ def test_metrics_diff_shows_the_change_against_the_commit(pipeline_project: Path
     git(pipeline_project, "checkout", "params.yaml")
     report = run(["bash", "scripts/pr_report.sh", "HEAD"], pipeline_project).stdout
     assert "_no param changes_" in report and "| metrics/train.json" in report
+    bad = run(["bash", "scripts/pr_report.sh", "mian"], pipeline_project, check=False)
+    assert bad.returncode == 2 and bad.stdout == ""  # no half report in the comment
+    assert bad.stderr == "error [pr_report]: mian: not a git revision here (give a branch, tag or commit)\n"
 
 
 def test_own_photos_are_a_dependency_and_bring_the_fatigue_class(pipeline_project: Path):

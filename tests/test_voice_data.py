@@ -267,6 +267,10 @@ def test_local_corpus_sources_and_the_offline_error(tmp_path: Path):
     assert zipfile.ZipFile(packed).namelist() == ["Actor_01/03-01-05-01-01-01-01.wav"]
     copied = fetch_voice_corpus("ravdess", str(packed), "x/y", tmp_path / "raw2", tmp_path / "p")
     assert copied.read_bytes() == packed.read_bytes()
+    with pytest.MonkeyPatch.context() as home:
+        home.setenv("HOME", str(tmp_path))  # ~/ as a shell reads it
+        tilde = fetch_voice_corpus("ravdess", "~/ravdess", "x/y", tmp_path / "raw5", tmp_path / "p")
+    assert tilde.read_bytes() == packed.read_bytes()
     with pytest.raises(DataError) as error:  # no archive, no Kaggle credentials (see conftest)
         fetch_voice_corpus(
             "tess", "", "ejlok1/toronto-emotional-speech-set-tess", tmp_path / "r3", tmp_path / "p"

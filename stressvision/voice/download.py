@@ -30,7 +30,9 @@ def pack_folder(folder: Path, destination: Path) -> Path:
 def fetch_voice_corpus(
     corpus: str, archive: str, dataset: str, out_dir: str | os.PathLike, partial_dir: str | os.PathLike
 ) -> Path:
-    """A local zip/folder when given; else Kaggle when credentials exist; else one clear error."""
+    """A local zip/folder when given (`~` is the home folder); else Kaggle when credentials
+    exist; else one clear error."""
+    archive = os.path.expanduser(archive)
     destination = Path(out_dir) / CORPUS_FILE
     if archive:
         source = Path(archive)
