@@ -17,7 +17,7 @@ def main() -> None:
 
     from stressvision.evaluation import classification_metrics
     from stressvision.export import to_tflite
-    from stressvision.fileio import atomic_dir, load_arrays, write_bytes, write_json
+    from stressvision.fileio import atomic_dir, load_arrays, size_mb, write_bytes, write_json
     from stressvision.litert import VARIANTS, TFLiteClassifier
     from stressvision.model_config import load_model_config, save_model_config, with_tta
     from stressvision.params import Section
@@ -49,7 +49,7 @@ def main() -> None:
             probabilities = np.mean(views, axis=0)
             scores = classification_metrics(test["labels"], probabilities, classes)
             metrics[variant] = {
-                "size_mb": round(path.stat().st_size / 2**20, 4),
+                "size_mb": size_mb(path),
                 "accuracy": scores["accuracy"],
                 "f1_macro": scores["f1_macro"],
             }

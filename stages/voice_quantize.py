@@ -14,7 +14,7 @@ def main() -> None:
 
     from stressvision.evaluation import classification_metrics
     from stressvision.export import to_tflite
-    from stressvision.fileio import atomic_dir, load_arrays, read_json, write_bytes, write_json
+    from stressvision.fileio import atomic_dir, load_arrays, read_json, size_mb, write_bytes, write_json
     from stressvision.litert import VARIANTS
     from stressvision.model_config import CONFIG_NAME, load_model_config
     from stressvision.params import Section
@@ -41,7 +41,7 @@ def main() -> None:
         print(f"voice_quantize: exporting the {extractor.config.kind} extractor", flush=True)
         write_bytes(bundle / config["features_model"], extractor.to_tflite())
         shutil.copyfile(model_dir / CONFIG_NAME, bundle / CONFIG_NAME)  # labels, audio format, features
-        metrics = {"features_size_mb": round((bundle / config["features_model"]).stat().st_size / 2**20, 4)}
+        metrics = {"features_size_mb": size_mb(bundle / config["features_model"])}
         for variant in variants:
             print(f"voice_quantize: converting {variant}", flush=True)
             path = bundle / f"{variant}.tflite"
@@ -51,7 +51,7 @@ def main() -> None:
                 test["labels"], VoiceClassifier(path).predict(clips, test["speakers"]), config["classes"]
             )
             metrics[variant] = {
-                "size_mb": round(path.stat().st_size / 2**20, 4),
+                "size_mb": size_mb(path),
                 "accuracy": scores["accuracy"],
                 "f1_macro": scores["f1_macro"],
             }

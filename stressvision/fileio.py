@@ -51,6 +51,11 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
             shutil.rmtree(tmp)
 
 
+def size_mb(path: str | os.PathLike) -> float:
+    """A file's size in MiB to 4 decimals, as every size metric reports it."""
+    return round(Path(path).stat().st_size / 2**20, 4)
+
+
 def write_json(path: str | os.PathLike, data: Any) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=_json_default) + "\n")

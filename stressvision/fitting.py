@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from stressvision.fileio import atomic_path
+from stressvision.fileio import atomic_path, size_mb
 
 
 def balanced_class_weights(labels: np.ndarray, num_classes: int) -> dict[int, float]:
@@ -52,5 +51,5 @@ def fit_and_save(
         model, history, summary = fit(work_dir, [DVCLiveCallback(live=live)])
         with atomic_path(model_path) as tmp:
             model.save(tmp)
-    summary["model_size_mb"] = round(Path(model_path).stat().st_size / 2**20, 4)
+    summary["model_size_mb"] = size_mb(model_path)
     return history, summary
