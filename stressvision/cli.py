@@ -1,6 +1,7 @@
 """`stressvision`: use a trained TFLite model, with nothing but LiteRT (no TensorFlow).
 
 stressvision predict --model models/tflite photo.jpg folder/ ...      # JSON lines per face
+stressvision predict --model models/tflite meeting.mp4 --camera 0     # stress monitor, per frame
 stressvision evaluate --model models/tflite --data labelled/ [--json]
 stressvision evaluate --model <stress model> --model <7-emotion model> --data labelled/   # averaged
 stressvision predict --model models/voice/tflite speech.wav folder/   # JSON lines per 2 s clip
@@ -13,8 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
 from collections.abc import Iterator
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -24,11 +28,17 @@ from stressvision.tta import TTA_MODES
 
 
 def _files(item: str, suffixes: tuple[str, ...]) -> list[Path]:
-    """The file itself, or a folder's files with one of `suffixes`, sorted; a folder without
-    any is an error, not silence."""
+    """The file itself, or a folder's files with one of `suffixes`, sorted, hidden ones left out;
+    a folder without any is an error, not silence."""
     path = Path(item)
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+        files = sorted(
+            p
+            for p in path.rglob("*")
+            if p.is_file()
+            and p.suffix.lower() in suffixes
+            and not any(part.startswith(".") for part in p.relative_to(path).parts)  # ._x.jpg of macOS
+        )
         if not files:
             raise StressVisionError(f"{item}: a folder with no {'/'.join(suffixes)} files")
         return files
@@ -157,68 +167,103 @@ def predict_voice(args: argparse.Namespace) -> int:
 
 def monitor_video(args: argparse.Namespace, model, detector, source: str | int) -> None:
     """One JSON line per frame with a face: the largest face's classes, the smoothed stress
-    score and the alert state (a line with `"alert_changed": true` when the alert flips)."""
+    score and the alert state (a line with `"alert_changed": true` when the alert flips);
+    then, also when stopped (Ctrl-C on a camera), one summary line on stderr."""
     from stressvision.monitor import StressMonitor, stress_classes, video_frames
 
     monitor = StressMonitor(
         stress_classes(model.classes, model.source_to_class), args.window, args.threshold, args.hysteresis
     )
-    for index, (t_s, gray) in enumerate(video_frames(source, args.max_frames)):
-        if index % args.every:
-            continue
-        boxes = detector.faces(gray)
-        probs = model.predict(detector.crop(gray, boxes[0])[None])[0] if boxes else None
-        was = monitor.alert
-        score, alert = monitor.update(t_s, probs)
-        if probs is None:
-            continue
-        fields = {"file": str(source), "frame": index, "t_s": round(t_s, 3), "box": list(boxes[0])}
-        line = _prediction(model.classes, probs, **fields)
-        line |= {"stress_score": round(score, 4), "alert": alert, "alert_changed": alert != was}
+    read = classified = with_face = alerts = 0
+    try:
+        for index, (t_s, gray) in enumerate(video_frames(source, args.max_frames)):
+            read += 1
+            if index % args.every:
+                continue
+            classified += 1
+            boxes = detector.faces(gray)
+            probs = model.predict(detector.crop(gray, boxes[0])[None])[0] if boxes else None
+            was = monitor.alert
+            score, alert = monitor.update(t_s, probs)
+            if probs is None:
+                continue
+            with_face += 1
+            alerts += alert and not was
+            fields = {"file": str(source), "frame": index, "t_s": round(t_s, 3), "box": list(boxes[0])}
+            line = _prediction(model.classes, probs, **fields)
+            line |= {"stress_score": round(score, 4), "alert": alert, "alert_changed": alert != was}
+            print(json.dumps(line), flush=True)
+    finally:
+        what = f"camera {source}" if isinstance(source, int) else source
+        if classified and not with_face:
+            print(f"warning: {what}: no face in any of the {classified} frames classified", file=sys.stderr)
+        elif read:
+            print(
+                f"{what}: {read} frames, {classified} classified, a face in {with_face}, "
+                f"alert raised {alerts} times",
+                file=sys.stderr,
+            )
+
+
+def predict_image(path: Path, model, detector) -> None:
+    """One JSON line per face found in an image (`detector` None: the image is a face crop)."""
+    from stressvision.edge import face_crop_from_file, read_gray
+
+    if detector is None:  # the file is a face crop: decode it once, as in training
+        crops, boxes = [face_crop_from_file(path)], [None]
+    else:
+        gray = read_gray(path)
+        try:
+            boxes = detector.faces(gray)
+        except StressVisionError as exc:  # it knows the image, not the file
+            raise StressVisionError(f"{path}: {exc}") from None
+        crops = [detector.crop(gray, box) for box in boxes]
+    if not crops:
+        small = max(gray.shape) <= 4 * detector.min_size
+        hint = "; if the images are face crops, add --no-detect" if small else ""
+        print(f"warning: {path}: no face found{hint}", file=sys.stderr)
+        return
+    probabilities = model.predict(np.stack(crops))
+    for box, probs in zip(boxes, probabilities):
+        line = _prediction(model.classes, probs, file=str(path), box=list(box) if box else None)
         print(json.dumps(line), flush=True)
 
 
 def predict(args: argparse.Namespace) -> int:
-    """One JSON line per face found; a bad input prints one error line and the rest go on."""
+    """One JSON line per face found, inputs in the order given (a folder's images and videos
+    sorted); a bad input prints one error line and the rest go on."""
     if args.voice:
         return predict_voice(args)
-    from stressvision.edge import FaceDetector, face_crop_from_file, load_face_models, read_gray
-    from stressvision.monitor import is_video
-
-    model = load_face_models(args.models, num_threads=args.threads, tta=args.tta)
-    detector = None if args.no_detect else FaceDetector()
-    failures = 0
-    videos = [item for item in args.inputs if is_video(item)]
-    if args.camera is not None:
-        videos.append(args.camera)
-    for source in videos:
-        try:
-            monitor_video(args, model, detector or FaceDetector(), source)
-        except StressVisionError as exc:
-            failures += 1
-            print(f"error: {exc}", file=sys.stderr)
     from stressvision.datasets import IMAGE_SUFFIXES
+    from stressvision.edge import PHOTO_DETECT_WIDTH, VIDEO_DETECT_WIDTH, FaceDetector, load_face_models
+    from stressvision.monitor import VIDEO_SUFFIXES, is_video
 
-    for path in _each_file([item for item in args.inputs if not is_video(item)], IMAGE_SUFFIXES):
+    if args.enroll or args.pcm_rate:
+        raise StressVisionError("--enroll and --pcm-rate are for voice models; drop them for a face model")
+    model = load_face_models(args.models, num_threads=args.threads, tta=args.tta)
+    detectors: dict[bool, FaceDetector] = {}
+
+    def detector(video: bool) -> FaceDetector:
+        if video not in detectors:
+            default = VIDEO_DETECT_WIDTH if video else PHOTO_DETECT_WIDTH
+            detectors[video] = FaceDetector(detect_width=args.detect_width or default)
+        return detectors[video]
+
+    failures = 0
+    camera = [args.camera] if args.camera is not None else []
+    for source in chain(_each_file(args.inputs, IMAGE_SUFFIXES + VIDEO_SUFFIXES), camera):
         try:
-            if isinstance(path, StressVisionError):
-                raise path
-            if detector is None:  # the file is a face crop: decode it once, as in training
-                crops, boxes = [face_crop_from_file(path)], [None]
+            if isinstance(source, StressVisionError):
+                raise source
+            if isinstance(source, int) or is_video(source):
+                if args.no_detect:
+                    raise StressVisionError(
+                        f"{source}: --no-detect is for face-crop images; a video needs face detection: "
+                        "give it in a call without --no-detect"
+                    )
+                monitor_video(args, model, detector(video=True), source)
             else:
-                gray = read_gray(path)
-                try:
-                    boxes = detector.faces(gray)
-                except StressVisionError as exc:  # it knows the image, not the file
-                    raise StressVisionError(f"{path}: {exc}") from None
-                crops = [detector.crop(gray, box) for box in boxes]
-            if not crops:
-                print(f"warning: {path}: no face found", file=sys.stderr)
-                continue
-            probabilities = model.predict(np.stack(crops))
-            for box, probs in zip(boxes, probabilities):
-                line = _prediction(model.classes, probs, file=str(path), box=list(box) if box else None)
-                print(json.dumps(line), flush=True)
+                predict_image(source, model, None if args.no_detect else detector(video=False))
         except StressVisionError as exc:
             failures += 1
             print(f"error: {exc}", file=sys.stderr)
@@ -351,6 +396,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--every", type=int, default=1, help="video: classify every Nth frame")
     p.add_argument("--max-frames", type=int, default=0, help="video: stop after this many frames (0: all)")
     p.add_argument("--no-detect", action="store_true", help="inputs are face crops: skip face detection")
+    p.add_argument(
+        "--detect-width",
+        type=int,
+        default=0,
+        help="find faces on a copy this wide at most (default: 1280 for photos, 320 for video); "
+        "faces under about 24 px x image width / this are missed",
+    )
     p.add_argument("--pcm-rate", type=int, default=0, help="sample rate of stdin PCM (default: the model's)")
     p.add_argument(
         "--enroll",
@@ -386,11 +438,10 @@ def main(argv: list[str] | None = None) -> int:
             "mirror image: two), flip_zoom (also two centre zooms: six); default: the model's "
             "model_config.json",
         )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     args = parser.parse_args(argv)
-    if args.command == "predict" and not args.inputs and args.camera is None:
-        parser.error("predict needs inputs (files, folders, -) or --camera N")
-    if args.command == "predict" and (args.every < 1 or args.window <= 0):
-        parser.error("--every must be >= 1 and --window > 0")
+    if problem := _argument_problem(args):
+        parser.error(problem)
     args.model = args.models[0]
     try:
         voice = [path for path in args.models if _is_voice_model(path)]
@@ -403,6 +454,42 @@ def main(argv: list[str] | None = None) -> int:
     except StressVisionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # how a camera session ends
+        return 130
+    except BrokenPipeError:  # `stressvision predict ... | head`: the reader has all it wants
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 1
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("stressvision")
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
+def _argument_problem(args: argparse.Namespace) -> str | None:
+    """The first out-of-range option, as argparse's usage error: a camera index of -1 crashes
+    OpenCV, and a threshold of 2 would never raise the alert."""
+    if args.threads is not None and args.threads < 1:
+        return "--threads must be >= 1"
+    if args.command != "predict":
+        return None
+    if not args.inputs and args.camera is None:
+        return "predict needs inputs (files, folders, -) or --camera N"
+    checks = {
+        "--camera must be >= 0": args.camera is None or args.camera >= 0,
+        "--every must be >= 1": args.every >= 1,
+        "--max-frames must be >= 0 (0: all)": args.max_frames >= 0,
+        "--window must be a number of seconds > 0": math.isfinite(args.window) and args.window > 0,
+        "--threshold must be in (0, 1]": 0 < args.threshold <= 1,
+        "--hysteresis must be >= 0 and below --threshold": 0 <= args.hysteresis < args.threshold,
+        "--detect-width must be 0 (the default) or >= 48": args.detect_width == 0 or args.detect_width >= 48,
+        "--pcm-rate must be >= 0 (0: the model's)": args.pcm_rate >= 0,
+    }
+    return next((problem for problem, ok in checks.items() if not ok), None)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,15 @@ from pathlib import Path
 import numpy as np
 from PIL import UnidentifiedImageError
 
-from stressvision.datasets import IMAGE_SUFFIXES, ImageTooLarge, decode_face, gray_image, open_image
+from stressvision.datasets import (
+    IMAGE_SUFFIXES,
+    MAX_FILE_BYTES,
+    TOO_MANY_BYTES,
+    ImageTooLarge,
+    decode_face,
+    gray_image,
+    open_image,
+)
 from stressvision.errors import DataError
 from stressvision.face_format import FACE_SIZE
 from stressvision.litert import TFLiteClassifier
@@ -108,6 +116,11 @@ def class_projection(lead: EdgeModel, member: EdgeModel, member_name: str) -> np
         target = lead.class_of_folder(name)
         if target is not None:
             projection[row, lead.classes.index(target)] = 1.0
+    if not projection.any():
+        raise DataError(
+            f"{member_name}: none of its classes ({', '.join(member.classes)}) is or maps to one of "
+            f"the first model's ({', '.join(lead.classes)}); these models cannot be averaged"
+        )
     missing = [c for c, column in zip(lead.classes, projection.T) if not column.any()]
     if missing:
         raise DataError(
@@ -128,10 +141,14 @@ def load_face_models(
     return EdgeEnsemble(members, projections)
 
 
+VIDEO_DETECT_WIDTH = 320  # a 640x480 frame at half size: real time on a Pi
+PHOTO_DETECT_WIDTH = 1280  # a 12 MP photo's 100 px faces still fill the cascade's 24 px window
+
+
 class FaceDetector:
     """OpenCV's bundled frontal-face Haar cascade (ships inside opencv-python-headless)."""
 
-    def __init__(self, min_size: int = 40, detect_width: int = 320):
+    def __init__(self, min_size: int = 40, detect_width: int = VIDEO_DETECT_WIDTH):
         import cv2
 
         self.cv2 = cv2
@@ -144,8 +161,9 @@ class FaceDetector:
     def faces(self, gray: np.ndarray) -> list[tuple[int, int, int, int]]:
         """Face boxes (x, y, w, h) in `gray`'s pixels, largest first.
 
-        Detection runs on a copy at most `detect_width` wide (a 640x480 frame: 4x fewer
-        pixels, about 4x faster); the crops are still taken from the full-resolution frame.
+        Detection runs on a copy at most `detect_width` wide (a 640x480 frame at 320: 4x fewer
+        pixels, about 4x faster), so faces narrower than about 24 px times width / detect_width
+        are missed; the crops are still taken from the full-resolution frame.
         An OpenCV failure is a DataError, so one odd image is one error line, not a traceback.
         """
         height, width = gray.shape[:2]
@@ -172,14 +190,14 @@ class FaceDetector:
 
 
 def unreadable_image(path: Path, exc: Exception) -> DataError:
-    """One line that says why: too large, not an image, the system's reason for a missing or locked
-    file, else the decoder's exception name."""
+    """One line that says why: too large, empty, not an image, the system's reason for a missing or
+    locked file, the decoder's (a truncated JPEG), else the decoder's exception name."""
     if isinstance(exc, ImageTooLarge):
         why = f"too large: {exc}"
     elif isinstance(exc, UnidentifiedImageError):
-        why = "not an image format PIL reads"
-    elif isinstance(exc, OSError) and exc.strerror:
-        why = exc.strerror
+        why = "empty file" if path.is_file() and path.stat().st_size == 0 else "not an image format PIL reads"
+    elif isinstance(exc, OSError) and (exc.strerror or str(exc)):
+        why = exc.strerror or str(exc).splitlines()[0]
     else:
         why = type(exc).__name__
     return DataError(f"{path}: not a readable image ({why})")
@@ -187,8 +205,10 @@ def unreadable_image(path: Path, exc: Exception) -> DataError:
 
 def read_gray(path: Path) -> np.ndarray:
     """The whole image as grayscale uint8 at its own size, converted as training images are
-    (`gray_image`) and refused when huge."""
+    (`gray_image`) and refused when huge (as `decode_face` refuses them)."""
     try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise ImageTooLarge(TOO_MANY_BYTES)
         with open_image(path) as img:
             return np.asarray(gray_image(img), dtype=np.uint8)
     except Exception as exc:  # noqa: BLE001 - any unreadable file

@@ -50,7 +50,7 @@ def with_tta(config: dict, tta: str) -> dict:
 
 def bundle_tta(config: dict) -> str:
     """A bundle's test-time augmentation: none where its config names none (older bundles)."""
-    return str(config.get("tta", "none"))
+    return str(config.get("tta") or "none")
 
 
 def save_model_config(directory: str | os.PathLike, config: dict) -> None:
@@ -82,4 +82,35 @@ def resolve_model(path: str | os.PathLike) -> tuple[Path, dict]:
         config = read_json(config_path)
     except ValueError:
         raise DataError(f"{config_path}: not valid JSON; copy it again from the model folder") from None
+    if problem := config_problem(config):
+        raise DataError(f"{config_path}: {problem}; copy it again from the model folder")
     return path, config
+
+
+def _names(value: object) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, str) and v for v in value)
+
+
+def config_problem(config: object) -> str | None:
+    """What is wrong with a (hand-edited) model config that the runtimes read, or None: checked
+    once where it is loaded, so a bad key is one line that names it, not a traceback later."""
+    if not isinstance(config, dict):
+        return "not a JSON object"
+    classes = config.get("classes")
+    if not _names(classes) or len(set(classes)) != len(classes):
+        return '"classes" is not a list of distinct class names'
+    mapping = config.get("source_to_class", {})
+    if not isinstance(mapping, dict) or not all(v is None or isinstance(v, str) for v in mapping.values()):
+        return '"source_to_class" is not an object of source emotion -> class name (or null)'
+    modality = config.get("modality", "face")
+    if modality not in ("face", "voice"):
+        return f'"modality" {modality!r} is neither face nor voice'
+    if modality == "voice":
+        given = config.get("input")
+        if not isinstance(given, dict) or not all(
+            isinstance(given.get(k), int) and given[k] > 0 for k in ("samples", "sample_rate")
+        ):
+            return 'a voice model needs "input" with positive integer "samples" and "sample_rate"'
+        if not isinstance(config.get("features_model"), str) or not isinstance(config.get("features"), dict):
+            return 'a voice model needs "features_model" (its features .tflite) and "features"'
+    return None

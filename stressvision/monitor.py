@@ -18,7 +18,7 @@ import numpy as np
 
 from stressvision.errors import DataError
 
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".3gp")
 STRESS_SOURCES = ("angry", "disgust", "fear")  # the source emotions the product calls stress
 
 
@@ -61,8 +61,14 @@ def video_frames(source: str | int, max_frames: int = 0) -> Iterator[tuple[float
     """(seconds since start, grayscale frame) from a video file or a camera index."""
     import cv2
 
-    capture = cv2.VideoCapture(source)
     what = f"camera {source}" if isinstance(source, int) else str(source)
+    if not isinstance(source, int) and not os.path.isfile(source):
+        raise DataError(f"{source}: no such video file")
+    # One line of ours, not OpenCV's WARN lines for a camera or FFmpeg's for a broken file
+    # (FFmpeg's level is read when the first capture opens; 8: AV_LOG_FATAL).
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "8")
+    capture = cv2.VideoCapture(source)
     if not capture.isOpened():
         hint = "check the index and permissions" if isinstance(source, int) else "not a readable video file"
         raise DataError(f"cannot open {what}: {hint}")

@@ -28,6 +28,11 @@ def stressvision(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+def our_lines(stderr: str) -> list[str]:
+    """stderr without the line LiteRT itself prints when it first runs a model."""
+    return [line for line in stderr.splitlines() if not line.startswith("INFO: Created TensorFlow Lite")]
+
+
 @pytest.fixture(scope="module")
 def labelled_test_set(pipeline_project: Path, tmp_path_factory) -> Path:
     """The pipeline's test split as PNG files in class folders, plus a foreign folder and a broken file."""
@@ -172,11 +177,18 @@ def test_unreadable_images_say_why_in_both_paths(tmp_path: Path, side: int):
     from stressvision.edge import face_crop_from_file, read_gray
 
     huge, text, missing = tmp_path / "huge.png", tmp_path / "notes.png", tmp_path / "missing.png"
+    big, empty = tmp_path / "big.png", tmp_path / "empty.png"
     Image.new("1", (side, side)).save(huge)  # small file, over 64 megapixels: never decoded
+    Image.new("L", (48, 48)).save(big)
+    with open(big, "r+b") as grown:
+        grown.truncate(65 * 2**20)  # a readable PNG, then zeros: 65 MB
     text.write_text("not an image")
+    empty.touch()
     reasons = {
         huge: "too large: over 64 megapixels",
+        big: "too large: file over 64 MB",
         text: "not an image format PIL reads",
+        empty: "empty file",
         missing: "No such file or directory",
     }
     for read in (read_gray, face_crop_from_file):
@@ -202,10 +214,25 @@ def test_predict_finds_a_real_face_in_a_camera_frame(pipeline_project: Path, tmp
     assert 180 < x + w / 2 < 460 and 100 < y + h / 2 < 380  # the face, not the background
 
 
-@pytest.mark.parametrize("kind", ["not_tflite", "no_config", "unknown_tta"])
+EDITED_CONFIGS = {  # a hand-edited model_config.json: what it says
+    "list": ([], "not a JSON object"),
+    "classes_text": ({"classes": "abcd"}, '"classes" is not a list of distinct class names'),
+    "classes_twice": ({"classes": ["a", "b", "a", "c"]}, '"classes" is not a list of distinct'),
+    "null_mapping": ({"source_to_class": None}, '"source_to_class" is not an object'),
+    "voice_modality": ({"modality": "voice"}, 'a voice model needs "input" with positive integer'),
+    "other_modality": ({"modality": "text"}, "\"modality\" 'text' is neither face nor voice"),
+}
+
+
+@pytest.mark.parametrize("kind", ["not_tflite", "no_config", "unknown_tta", *EDITED_CONFIGS])
 def test_bad_model_is_one_line(pipeline_project: Path, tmp_path: Path, kind: str):
     model = tmp_path / "model.tflite"
-    if kind == "not_tflite":
+    if kind in EDITED_CONFIGS:
+        model.write_bytes((pipeline_project / "models/tflite/int8.tflite").read_bytes())
+        config = json.loads((pipeline_project / "models/tflite/model_config.json").read_text())
+        edit, message = EDITED_CONFIGS[kind]
+        (tmp_path / "model_config.json").write_text(json.dumps({**config, **edit} if edit else edit))
+    elif kind == "not_tflite":
         model.write_bytes(b"definitely not a flatbuffer")
         (tmp_path / "model_config.json").write_text('{"classes": ["a", "b"]}')
         message = "not a valid TFLite model"
@@ -271,3 +298,67 @@ def test_an_ensemble_that_cannot_answer_in_one_set_of_classes_is_one_line(
     result = stressvision("evaluate", *args, "--data", str(labelled_test_set))
     errors = [line for line in result.stderr.splitlines() if line.startswith("error")]
     assert result.returncode == 2 and len(errors) == 1 and message in errors[0], result.stderr
+
+
+def test_models_without_a_class_in_common_are_not_averaged(tmp_path: Path):
+    from stressvision.edge import load_face_models
+
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "int8.tflite").write_bytes((STRESS_MODEL / "int8.tflite").read_bytes())
+    config = json.loads((STRESS_MODEL / "model_config.json").read_text())
+    config |= {"classes": list("wxyz"), "source_to_class": {}}
+    (other / "model_config.json").write_text(json.dumps(config))
+    with pytest.raises(DataError) as caught:
+        load_face_models([STRESS_MODEL, other])
+    assert str(caught.value) == (
+        f"{other}: none of its classes (w, x, y, z) is or maps to one of the first model's "
+        "(neutral, stress, sad, happy); these models cannot be averaged"
+    )
+
+
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        (["--camera", "-1"], "--camera must be >= 0"),  # OpenCV crashed on it
+        (["--threads", "0"], "--threads must be >= 1"),  # LiteRT's complaint read as a bad model
+        (["--max-frames", "-1"], "--max-frames must be >= 0 (0: all)"),
+        (["--window", "nan"], "--window must be a number of seconds > 0"),
+        (["--threshold", "2"], "--threshold must be in (0, 1]"),
+        (["--hysteresis", "0.7"], "--hysteresis must be >= 0 and below --threshold"),
+        (["--detect-width", "10"], "--detect-width must be 0 (the default) or >= 48"),
+    ],
+)
+def test_out_of_range_options_are_a_usage_error(option: list[str], message: str):
+    result = stressvision("predict", "--model", str(STRESS_MODEL), "photo.jpg", *option)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.splitlines()[-1] == f"stressvision: error: {message}"
+
+
+def test_face_options_of_voice_and_the_version(tmp_path: Path):
+    result = stressvision("predict", "--model", str(STRESS_MODEL), "--enroll", str(tmp_path), str(tmp_path))
+    assert result.returncode == 2 and result.stderr.splitlines() == [
+        "error: --enroll and --pcm-rate are for voice models; drop them for a face model"
+    ]
+    version = stressvision("--version")
+    assert version.returncode == 0 and version.stdout.strip() == "stressvision 0.1.0"
+
+
+def test_photos_are_searched_at_a_larger_width_than_video_frames(tmp_path: Path):
+    """Six 240 px faces in a 4000x3000 photo: at the 320 px width used for video frames they
+    shrink under the cascade's 24 px window; `predict` searches photos at 1280 px."""
+    if not REAL_FER.is_file():
+        pytest.skip("needs real faces from ../shared")
+    photo = Image.new("L", (4000, 3000), 90)
+    with zipfile.ZipFile(REAL_FER) as archive:
+        names = [n for n in archive.namelist() if n.startswith("test/happy/") and n.endswith(".jpg")][:6]
+        for i, name in enumerate(names):
+            face = Image.open(archive.open(name)).convert("L").resize((240, 240), Image.BICUBIC)
+            photo.paste(face, (300 + 1200 * (i % 3), 600 + 1200 * (i // 3)))
+    path = tmp_path / "group.jpg"
+    photo.save(path, quality=95)
+    result = stressvision("predict", "--model", str(STRESS_MODEL), str(path))
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 6
+    small = stressvision("predict", "--model", str(STRESS_MODEL), str(path), "--detect-width", "320")
+    assert len(small.stdout.splitlines()) < 6

@@ -82,3 +82,27 @@ def test_committed_lock_matches_the_code_and_params(tmp_path):
     with open(project / "stressvision" / "splits.py", "a") as fh:
         fh.write("\n# a code change\n")
     assert stale_stages(project) == {"split": ["stressvision/splits.py"]}
+
+
+def test_a_wheel_holds_every_package_module(tmp_path):
+    """`pip install .` or a wheel on the edge device, not only `pip install -e .`: the voice
+    subpackage was once left out of the wheel."""
+    import subprocess
+    import sys
+    import zipfile
+
+    import pytest
+
+    from benchmarks.project_copy import copy_project
+
+    pytest.importorskip("setuptools", reason="building without isolation needs setuptools in the venv")
+    project = copy_project(tmp_path / "project")  # the build writes build/ and *.egg-info there
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", ".", "-w", "dist"],
+        cwd=project,
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = (project / "dist").glob("stressvision-*.whl")
+    modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "stressvision").rglob("*.py")}
+    assert modules <= set(zipfile.ZipFile(wheel).namelist())
