@@ -10,16 +10,21 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from benchmarks.latency_table import print_parts
-from stressvision.edge import FaceDetector, load_face_models
+from benchmarks.script import one_line_errors, positive_int
+from stressvision.edge import FaceDetector, load_face_models, read_gray
+from stressvision.errors import DataError
+from stressvision.model_config import resolve_model
 
 TARGET_MS = 20.0
 
 
+@one_line_errors
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -28,13 +33,19 @@ def main() -> None:
         "--model", action="append", required=True, help="a face model; repeat to time an ensemble"
     )
     parser.add_argument("--face", required=True, help="an image of one face")
-    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--runs", type=positive_int, default=200)
     args = parser.parse_args()
 
+    face = Image.fromarray(read_gray(Path(args.face)))
+    for path in args.model:  # a voice model would fail later, on a shape, in no words of ours
+        if resolve_model(path)[1].get("modality") == "voice":
+            raise DataError(
+                f"{path}: a voice model, not a face model; time it with benchmarks.voice_edge_latency"
+            )
     model = load_face_models(args.model, num_threads=1)
     detector = FaceDetector()
     frame_img = Image.new("L", (640, 480), 90)
-    frame_img.paste(Image.open(args.face).convert("L").resize((200, 200), Image.BICUBIC), (220, 140))
+    frame_img.paste(face.resize((200, 200), Image.BICUBIC), (220, 140))
     frame = np.asarray(frame_img)
 
     def one_frame() -> tuple[int, float, float]:
@@ -47,6 +58,8 @@ def main() -> None:
         return len(boxes), (t1 - t0) * 1000, (time.perf_counter() - t1) * 1000
 
     faces = [one_frame()[0] for _ in range(10)]  # warm-up
+    if not faces[-1]:  # the timing would be of detection alone: nothing was classified
+        raise DataError(f"{args.face}: no face found in the frame; give a photo of one face, front on")
     stages = {"detect": [], "classify": [], "total": []}
     for _ in range(args.runs):
         _, detect_ms, classify_ms = one_frame()

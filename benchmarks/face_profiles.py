@@ -7,21 +7,26 @@ Each profile runs as the user would run it (`dvc exp run -S ...` from profiles/N
 plus the archive and the optional epoch override) in a fresh git copy of this checkout;
 the whole `dvc repro` log goes to --logs. Prints one row per profile: model, input size,
 parameters, Keras and INT8 test accuracy (the INT8 one with the profile's `quantize.tta`, named),
-INT8 size, INT8 p95 latency per face, train and total time.
+INT8 size, INT8 p95 latency per face, train and total time. A profile that fails prints its
+stage's `error [...]` line, and the script then exits 2, so no row of dashes passes for a result.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 from benchmarks.project_copy import copy_project, tool_env
+from benchmarks.script import one_line_errors, positive_int, stage_errors
+from stressvision.download import raw_file_name
+from stressvision.errors import StressVisionError
 from stressvision.params import load_params
-from stressvision.profiles import available, exp_run_command, load_profile
+from stressvision.profiles import exp_run_command, load_profile
 
 FACE_PROFILES = ("real_default", "realtime", "balanced", "max_accuracy")  # the face use cases
 FACE_TARGETS = ("evaluate", "benchmark")  # with their upstream stages: the whole face pipeline
@@ -38,6 +43,8 @@ COLUMNS = (
     ("train_min", 9, ".1f"),
     ("repro_min", 9, ".1f"),
 )
+PROGRESS_EVERY_S = 60  # a profile can train for an hour: say where it is this often
+PROGRESS_LINE = re.compile(r"(train: |Running stage )")
 
 
 def row_text(row: dict) -> str:
@@ -47,6 +54,22 @@ def row_text(row: dict) -> str:
         text = "-" if value is None else format(value, fmt)
         cells.append(text.ljust(width) if fmt == "s" else text.rjust(width))
     return "  ".join(cells)
+
+
+def wait_reporting(process: subprocess.Popen, name: str, log: Path, started: float) -> int:
+    """Wait for `dvc exp run`, printing the log's latest stage or `train:` line whenever it changed."""
+    shown = None
+    while True:
+        try:
+            return process.wait(timeout=PROGRESS_EVERY_S)
+        except subprocess.TimeoutExpired:
+            lines = [
+                line for line in log.read_text(errors="replace").splitlines() if PROGRESS_LINE.match(line)
+            ]
+            if lines and lines[-1] != shown:
+                shown = lines[-1]
+                minutes = (time.perf_counter() - started) / 60
+                print(f"face_profiles: {name}: {minutes:.0f} min: {shown}", flush=True)
 
 
 def run_profile(name: str, archive: Path, epochs: int | None, workdir: Path, log: Path) -> dict:
@@ -60,14 +83,19 @@ def run_profile(name: str, archive: Path, epochs: int | None, workdir: Path, log
         overrides |= {"train.epochs": epochs, "train.warmup_epochs": min(warmup, epochs - 1)}
     # the face stages only: other pipelines in dvc.yaml (voice) are not part of a face profile
     command = exp_run_command(name, FACE_TARGETS, params_file=project / "params.yaml", overrides=overrides)
-    print(f"face_profiles: {name}: {' '.join(command)} (log: {log})", flush=True)
+    print(f"face_profiles: {name}: started {time.strftime('%H:%M')}: {' '.join(command)}", flush=True)
+    print(f"face_profiles: {name}: log {log}", flush=True)
     started = time.perf_counter()
     with open(log, "w") as out:
-        result = subprocess.run(command, cwd=project, env=tool_env(), stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, cwd=project, env=tool_env(), stdout=out, stderr=subprocess.STDOUT)
+        returncode = wait_reporting(process, name, log, started)
     seconds = time.perf_counter() - started
-    if result.returncode != 0:
-        print(f"face_profiles: {name}: dvc exp run exited {result.returncode}; see {log}", flush=True)
+    if returncode != 0:
+        print(f"face_profiles: {name}: dvc exp run exited {returncode}; see {log}", flush=True)
+        for line in stage_errors(log.read_text(errors="replace")):
+            print(f"face_profiles: {name}: {line}", flush=True)
         return {"profile": name}
+    print(f"face_profiles: {name}: done in {seconds / 60:.1f} min", flush=True)
     metrics = {p.stem: json.loads(p.read_text()) for p in (project / "metrics").glob("*.json")}
     config = json.loads((project / "models/keras/model_config.json").read_text())
     return {
@@ -86,20 +114,28 @@ def run_profile(name: str, archive: Path, epochs: int | None, workdir: Path, log
     }
 
 
+@one_line_errors
 def main() -> None:
     raw = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=raw)
     parser.add_argument("--archive", required=True, type=Path, help="fer2013.zip or fer2013.csv")
-    parser.add_argument("--profiles", nargs="+", default=FACE_PROFILES, choices=available(), metavar="NAME")
-    parser.add_argument("--epochs", type=int, help="override train.epochs (a quick run, not the profile)")
+    parser.add_argument("--profiles", nargs="+", default=FACE_PROFILES, choices=FACE_PROFILES, metavar="NAME")
+    parser.add_argument(
+        "--epochs", type=positive_int, help="override train.epochs (a quick run, not the profile)"
+    )
     parser.add_argument("--logs", type=Path, default=Path("logs/face_profiles"), help="dvc logs here")
     parser.add_argument("--keep", type=Path, help="keep each project copy (its models) in this folder")
     args = parser.parse_args()
     archive = args.archive.resolve()
     if not archive.is_file():
         parser.error(f"{archive}: no such file")
-    if args.epochs is not None and args.epochs < 1:
-        parser.error("--epochs must be >= 1")
+    raw_file_name(archive)  # a .zip or .csv, else one line now rather than a failed run later
+    if len(set(args.profiles)) < len(args.profiles):
+        parser.error("--profiles: a profile is named twice")
+    for name in args.profiles if args.keep else []:  # copying into an old copy would fail mid-run
+        copy = args.keep / name
+        if copy.is_file() or (copy.is_dir() and any(copy.iterdir())):
+            parser.error(f"--keep: {copy} is not empty (an earlier copy?); remove it or give another folder")
     args.logs.mkdir(parents=True, exist_ok=True)
 
     rows = []
@@ -114,6 +150,9 @@ def main() -> None:
     print("  ".join(name.ljust(width) if fmt == "s" else name.rjust(width) for name, width, fmt in COLUMNS))
     for row in rows:
         print(row_text(row))
+    failed = [row["profile"] for row in rows if "model" not in row]
+    if failed:
+        raise StressVisionError(f"{', '.join(failed)} failed; the lines above and the logs in {logs} say why")
 
 
 if __name__ == "__main__":

@@ -15,15 +15,22 @@ import time
 from pathlib import Path
 
 from benchmarks.project_copy import copy_project, run
-from stressvision.download import copy_local_archive
+from benchmarks.script import one_line_errors, stage_errors
+from stressvision.download import copy_local_archive, raw_file_name
+from stressvision.errors import DataError
 
 TARGET_S = 30.0
 
 
+@one_line_errors
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--archive", action="append", required=True, help="FER-2013 zip or CSV")
     args = parser.parse_args()
+    for archive in args.archive:  # before the project is copied
+        if not Path(archive).is_file():
+            raise DataError(f"{archive}: no such file; give a FER-2013 zip or fer2013.csv")
+        raw_file_name(archive)  # a .zip or .csv
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         project = copy_project(Path(tmp) / "project")
@@ -33,7 +40,7 @@ def main() -> None:
                 old.unlink()
             copy_local_archive(archive, raw)
             started = time.perf_counter()
-            run(
+            result = run(
                 [
                     "python",
                     "-m",
@@ -48,7 +55,11 @@ def main() -> None:
                     "metrics/data/map_labels.json",
                 ],
                 project,
+                check=False,
             )
+            if result.returncode != 0:
+                lines = stage_errors(result.stderr) or result.stderr.strip().splitlines()[-1:]
+                raise DataError(f"{archive}: map_labels exited {result.returncode}: {'; '.join(lines)}")
             seconds = time.perf_counter() - started
             report = json.loads((project / "metrics/data/map_labels.json").read_text())
             n_source = sum(report["source"].values())

@@ -14,13 +14,18 @@ from __future__ import annotations
 import argparse
 import os
 import time
+import zipfile
+from pathlib import Path
 
+from benchmarks.script import one_line_errors, positive_int
+from stressvision.errors import DataError
 from stressvision.hardware import cpu_flags, prefer_onednn
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 prefer_onednn(cpu_flags())  # as the train stage runs (main() imports Keras before the package)
 
 
+@one_line_errors
 def main() -> None:
     raw = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=raw)
@@ -33,7 +38,7 @@ def main() -> None:
         help="train.KEY override (nested keys dotted: augmentation.warp=single)",
     )
     parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--steps", type=positive_int, default=30)
     args = parser.parse_args()
 
     import keras
@@ -64,8 +69,13 @@ def main() -> None:
         config = TrainConfig.from_section(Section("train", params))
     except (ProfileError, ParamsError) as err:
         parser.error(str(err))
-    data = load_arrays(args.train)
-    images, labels = data["images"], data["labels"]
+    if not Path(args.train).is_file():
+        raise DataError(f"{args.train}: no such file; give a train split, e.g. data/balanced/train.npz")
+    try:
+        data = load_arrays(args.train)
+        images, labels = data["images"], data["labels"]
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        raise DataError(f"{args.train}: not a train split .npz with images and labels arrays") from None
     num_classes = int(labels.max()) + 1
     augment = build_augmenter(config.augmentation, config.seed) if config.augment else None
     ds = make_dataset(images, labels, num_classes, config.batch_size, True, augment, cache=config.cache)

@@ -13,18 +13,20 @@ import time
 from pathlib import Path
 
 from benchmarks.latency_table import print_parts
+from benchmarks.script import one_line_errors, positive_int
 from stressvision.voice.audio import load_clip
 from stressvision.voice.inference import VoiceClassifier
 from stressvision.voice.speakers import MIN_SPEAKER_CLIPS
 
 
+@one_line_errors
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--model", required=True, help="a voice .tflite file or its folder")
     parser.add_argument("--wav", required=True, help="a speech recording")
-    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--runs", type=positive_int, default=200)
     args = parser.parse_args()
 
     model = VoiceClassifier(args.model, num_threads=1)

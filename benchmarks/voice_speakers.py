@@ -6,7 +6,10 @@ features are standardised with the train speakers' statistics only, or, with
 `voice_features.speaker_norm`, every speaker's by their own clips (no labels). With
 `voice_balance.speed_perturb` the train speakers' clips are joined by their speed copies, as
 the voice_balance stage does. Each fold's model is also exported to INT8 TFLite and scored
-with LiteRT, features.tflite included. `-S key=value` overrides params for every profile.
+with LiteRT on the same TensorFlow-computed features (features.tflite is neither built nor run
+here: `voice_edge_latency` and the voice_benchmark stage time and score it).
+`-S key=value` overrides params for every profile; profiles and values are checked before any
+decoding, so a typo costs no minutes.
 
     python -m benchmarks.voice_speakers --archive ../shared/datasets/emodb.zip \\
         --profiles voice_functionals_mlp voice_cnn_logmel voice_lstm_baseline
@@ -21,23 +24,36 @@ import argparse
 import os
 import tempfile
 import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 import yaml  # noqa: E402
 
-from stressvision.errors import StressVisionError  # noqa: E402
+from benchmarks.script import one_line_errors, positive_int  # noqa: E402
+from stressvision.errors import DataError, ParamsError, StressVisionError  # noqa: E402
 from stressvision.fileio import write_bytes  # noqa: E402
 from stressvision.hardware import cpu_flags, prefer_onednn  # noqa: E402
 from stressvision.labels import label_map_from_params  # noqa: E402
 from stressvision.params import Section, load_params  # noqa: E402
-from stressvision.profiles import apply_overrides, load_profile  # noqa: E402
+from stressvision.profiles import apply_overrides, available, load_profile  # noqa: E402
 from stressvision.scores import confusion_report  # noqa: E402
 from stressvision.voice.corpora import VOICE_EMOTIONS, read_voice_corpus  # noqa: E402
 from stressvision.voice.speakers import per_speaker_accuracy, speaker_folds  # noqa: E402
 
+if TYPE_CHECKING:
+    from stressvision.voice.features import FeatureConfig
+    from stressvision.voice.training import VoiceTrainConfig
+
 prefer_onednn(cpu_flags())  # as the voice_train stage runs (TensorFlow loads later)
+
+
+def voice_profiles() -> list[str]:
+    """Profiles that set voice params only: a face profile would leave the voice model at its default."""
+    return [name for name in available() if all(key.startswith("voice_") for key in load_profile(name))]
 
 
 def profile_params(name: str, overrides: dict | None = None) -> dict:
@@ -46,36 +62,64 @@ def profile_params(name: str, overrides: dict | None = None) -> dict:
     return apply_overrides(load_params(), values, f"profiles/{name}.yaml and -S")
 
 
+@dataclass(frozen=True)
+class ProfileSetup:
+    """One profile's checked configs, built before decoding so a bad value costs no minutes."""
+
+    name: str
+    mapping: dict  # voice_map_labels: the labels it is scored on
+    features: FeatureConfig
+    config: VoiceTrainConfig
+    speeds: list[float]
+
+
+def profile_setup(name: str, overrides: dict, epochs: int | None) -> ProfileSetup:
+    """Build the profile's configs; a bad value names where it came from (-S, the profile, params.yaml)."""
+    from stressvision.voice.features import FeatureConfig
+    from stressvision.voice.training import VoiceTrainConfig
+
+    params = profile_params(name, overrides)
+    if epochs:
+        params["voice_train"]["epochs"] = epochs
+    mapping = Section("voice_map_labels", params["voice_map_labels"])
+    try:
+        features = FeatureConfig.from_section(
+            Section("voice_features", params["voice_features"]),
+            mapping.int("sample_rate", minimum=4000),  # as the voice_map_labels stage checks them
+            mapping.float("clip_seconds", minimum=0.25, maximum=30.0),
+        )
+        config = VoiceTrainConfig.from_section(Section("voice_train", params["voice_train"]), features.kind)
+        speeds = Section("voice_balance", params["voice_balance"]).float_list(
+            "speed_perturb", minimum=0.5, maximum=2.0
+        )
+    except ParamsError as exc:
+        problem = str(exc).removeprefix("params.yaml: ")
+        if exc.key in overrides:
+            raise StressVisionError(f"-S {problem}") from None
+        if exc.key in load_profile(name):
+            raise StressVisionError(f"profiles/{name}.yaml: {problem}") from None
+        raise
+    return ProfileSetup(name, params["voice_map_labels"], features, config, speeds)
+
+
 def cross_validate(
-    name: str,
+    setup: ProfileSetup,
     clips: np.ndarray,  # int16, as the split stores them
     labels: np.ndarray,
     speakers: np.ndarray,
-    classes,
-    epochs: int,
+    classes: list[str],
     validation: bool = True,
-    overrides: dict | None = None,
-):
+) -> dict:
     import keras
 
     from stressvision.export import to_tflite
     from stressvision.litert import TFLiteClassifier
     from stressvision.voice.augment import speed_copies
-    from stressvision.voice.features import FeatureConfig, FeatureExtractor, standardization_statistics
+    from stressvision.voice.features import FeatureExtractor, standardization_statistics
     from stressvision.voice.speakers import speaker_normalize
-    from stressvision.voice.training import VoiceTrainConfig, train_voice_model
+    from stressvision.voice.training import train_voice_model
 
-    params = profile_params(name, overrides)
-    mapping = params["voice_map_labels"]
-    if epochs:
-        params["voice_train"]["epochs"] = epochs
-    features = FeatureConfig.from_section(
-        Section("voice_features", params["voice_features"]), mapping["sample_rate"], mapping["clip_seconds"]
-    )
-    config = VoiceTrainConfig.from_section(Section("voice_train", params["voice_train"]), features.kind)
-    speeds = Section("voice_balance", params["voice_balance"]).float_list(
-        "speed_perturb", minimum=0.5, maximum=2.0
-    )
+    name, features, config, speeds = setup.name, setup.features, setup.config, setup.speeds
     # as voice_balance does: speed copies of every clip, used only when their speaker trains
     every = speed_copies({"clips": clips, "labels": labels, "speakers": speakers}, speeds)
     all_clips, all_labels = every["clips"].astype(np.float32) / 32768.0, every["labels"]
@@ -108,7 +152,7 @@ def cross_validate(
             path = os.path.join(work, "int8.tflite")
             calibration = x[train][np.random.default_rng(0).permutation(int(train.sum()))[:100]]
             write_bytes(path, to_tflite(model, "int8", calibration))
-            int8 = TFLiteClassifier(path)
+            int8 = TFLiteClassifier(path)  # the classifier alone, fed the features computed above
             predicted_int8[test_clip] = [
                 int8.dequantize_output(int8.invoke_raw(int8.quantize_input(row[None]))[0]).argmax()
                 for row in x[test]
@@ -136,13 +180,50 @@ def cross_validate(
     }
 
 
+def speaker_extremes(per_speaker: dict[str, dict]) -> str:
+    """`worst (speaker) / best (speaker)`, as BENCHMARKS.md reports them."""
+    worst = min(per_speaker, key=lambda s: per_speaker[s]["accuracy"])
+    best = max(per_speaker, key=lambda s: per_speaker[s]["accuracy"])
+    return f"{per_speaker[worst]['accuracy']:.3f} ({worst}) / {per_speaker[best]['accuracy']:.3f} ({best})"
+
+
+def print_table(results: list[dict]) -> None:
+    """One row per profile, each column as wide as its longest cell (profile names reach 27)."""
+    header = ("profile", "model", "features", "params", "acc", "F1", "INT8", "worst / best speaker", "s/fold")
+    rows = [
+        (
+            r["profile"],
+            r["model"],
+            r["features"],
+            f"{r['params']:,}",
+            f"{r['accuracy']:.3f}",
+            f"{r['f1_macro']:.3f}",
+            f"{r['int8_accuracy']:.3f}",
+            speaker_extremes(r["per_speaker"]),
+            f"{r['train_seconds_per_fold']:.1f}",
+        )
+        for r in results
+    ]
+    widths = [max(len(cells[i]) for cells in (header, *rows)) for i in range(len(header))]
+    text_columns = {0, 1, 2, 7}
+    for cells in (header, *rows):
+        print(
+            " ".join(
+                c.ljust(w) if i in text_columns else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))
+            ).rstrip()
+        )
+
+
+@one_line_errors
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--archive", required=True, help="corpus zip or folder (EmoDB, RAVDESS, TESS naming)")
-    parser.add_argument("--profiles", nargs="+", default=["voice_functionals_mlp"])
-    parser.add_argument("--epochs", type=int, default=0, help="override the profiles' epochs (quick runs)")
+    parser.add_argument(
+        "--profiles", nargs="+", default=["voice_functionals_mlp"], choices=voice_profiles(), metavar="NAME"
+    )
+    parser.add_argument("--epochs", type=positive_int, help="override the profiles' epochs (quick runs)")
     parser.add_argument(
         "--no-validation",
         action="store_true",
@@ -157,24 +238,26 @@ def main() -> None:
         help="override a params key for every profile, as dvc exp run -S (voice_train.l2=0.02)",
     )
     args = parser.parse_args()
+    if not Path(args.archive).exists():
+        parser.error(f"--archive {args.archive}: no such file or folder")
     overrides = {}
     for item in args.set:
         key, sep, value = item.partition("=")
         if not sep:
             parser.error(f"-S {item}: expected KEY=VALUE, e.g. voice_train.l2=0.02")
         overrides[key] = yaml.safe_load(value)
-    mappings = []  # a bad profile or key stops here, in one line, before any decoding
+    setups = []  # a bad profile, key or value stops here, in one line, before any decoding
     for name in args.profiles:
         try:
-            mappings.append(profile_params(name, overrides)["voice_map_labels"])
+            setups.append(profile_setup(name, overrides, args.epochs))
         except StressVisionError as exc:
             parser.error(str(exc))
-    if any(mapping != mappings[0] for mapping in mappings):
+    if any(setup.mapping != setups[0].mapping for setup in setups):
         parser.error("the profiles set voice_map_labels differently: benchmark them one at a time")
     if overrides:
         print("voice_speakers: every profile with " + ", ".join(f"{k}={v}" for k, v in overrides.items()))
 
-    section = Section("voice_map_labels", mappings[0])  # the labels every profile is scored on
+    section = Section("voice_map_labels", setups[0].mapping)  # the labels every profile is scored on
     sample_rate, seconds = section.int("sample_rate"), section.float("clip_seconds")
     label_map = label_map_from_params(section, VOICE_EMOTIONS)
     started = time.perf_counter()
@@ -189,25 +272,19 @@ def main() -> None:
         f"skipped: {corpus.skipped or 'none'})",
         flush=True,
     )
-    results = [
-        cross_validate(
-            p, clips, labels, speakers, label_map.classes, args.epochs, not args.no_validation, overrides
+    needed = 2 if args.no_validation else 3  # a test, (a validation) and a train speaker
+    if len(set(speakers)) < needed:
+        raise DataError(
+            f"{args.archive}: {len(set(speakers))} speaker(s) with usable clips; "
+            f"leave-one-speaker-out needs {needed} or more"
         )
-        for p in args.profiles
+    results = [
+        cross_validate(setup, clips, labels, speakers, label_map.classes, not args.no_validation)
+        for setup in setups
     ]
 
     print("\nleave-one-speaker-out, pooled over all folds")
-    header = (
-        f"{'profile':24s} {'model':16s} {'features':22s} {'params':>8s} {'acc':>6s} {'F1':>6s} {'INT8':>6s}"
-    )
-    print(header + f" {'worst/best speaker':>19s} {'s/fold':>7s}")
-    for r in results:
-        per = [v["accuracy"] for v in r["per_speaker"].values()]
-        print(
-            f"{r['profile']:24s} {r['model']:16s} {r['features']:22s} {r['params']:8d} {r['accuracy']:6.3f} "
-            f"{r['f1_macro']:6.3f} {r['int8_accuracy']:6.3f} {min(per):9.3f}/{max(per):.3f} "
-            f"{r['train_seconds_per_fold']:7.1f}"
-        )
+    print_table(results)
     for r in results:
         print(
             f"\n{r['profile']} per speaker: "

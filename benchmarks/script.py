@@ -1,0 +1,50 @@
+"""What the benchmark scripts share: one-line errors for inputs the user can fix, checked counts."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+from collections.abc import Callable
+
+from stressvision.errors import StressVisionError
+
+
+def fail(message: str) -> None:
+    """Stop with one line on stderr and status 2, as the stages and `stressvision` do."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def one_line_errors(main: Callable[[], None]) -> Callable[[], None]:
+    """Wrap a script's main(): a bad input file or value is one `error:` line, not a traceback."""
+
+    @functools.wraps(main)
+    def wrapped() -> None:
+        try:
+            main()
+        except StressVisionError as exc:
+            fail(str(exc))
+        except OSError as exc:  # a missing or unreadable file: the system's reason, with its name
+            fail(f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else str(exc))
+
+    return wrapped
+
+
+def positive_int(text: str) -> int:
+    """argparse type for counts (runs, steps, epochs): zero would time or train nothing."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def stage_errors(output: str) -> list[str]:
+    """A failed `dvc repro` or stage's cause: its `error [stage]: ...` lines, else DVC's ERROR lines."""
+    lines = output.splitlines()
+    return [line for line in lines if line.startswith("error [")] or [
+        line for line in lines if line.startswith("ERROR")
+    ]

@@ -1,0 +1,205 @@
+"""The benchmark scripts refuse what they cannot measure, in one line, before any long work."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import ROOT, error_lines
+
+STRESS_MODEL = ROOT / "pretrained" / "face_fer2013_stress"
+VOICE_MODEL = ROOT / "pretrained" / "voice_emodb_emotions"
+REAL_FER = ROOT.parent / "shared" / "datasets" / "fer2013.zip"
+
+
+def bench(module: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", f"benchmarks.{module}", *args], cwd=ROOT, capture_output=True, text=True
+    )
+
+
+def one_error(result: subprocess.CompletedProcess) -> str:
+    """The single `error` line of a refused run (exit 2, no traceback)."""
+    lines = error_lines(result.stderr)
+    assert result.returncode == 2 and len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    return lines[0]
+
+
+def usage_error(result: subprocess.CompletedProcess) -> str:
+    """argparse's refusal: exit 2, its last line `<script>.py: error: ...`."""
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    return result.stderr.strip().splitlines()[-1]
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, str]:
+    """A flat grey image, a speech-like WAV and a zip of WAVs (no faces) to feed the scripts."""
+    from stressvision.voice.audio import encode_wav
+
+    Image.new("L", (120, 120), 128).save(tmp_path / "grey.png")
+    wav = encode_wav(np.sin(np.arange(32000) * 0.05).astype(np.float32) * 0.3, 16000)
+    (tmp_path / "speech.wav").write_bytes(wav)
+    with zipfile.ZipFile(tmp_path / "wavs.zip", "w") as archive:
+        archive.writestr("wav/03a01Wa.wav", wav)
+    return {"tmp": str(tmp_path), "grey": str(tmp_path / "grey.png"), "wav": str(tmp_path / "speech.wav")}
+
+
+def needs(*paths: Path) -> None:
+    for path in paths:
+        if not path.exists():
+            pytest.skip(f"needs {path}")
+
+
+def test_edge_latency_refuses_a_frame_in_which_no_face_was_found(files):
+    needs(STRESS_MODEL)
+    result = bench("edge_latency", "--model", str(STRESS_MODEL), "--face", files["grey"], "--runs", "5")
+    assert "no face found" in one_error(result)
+    assert "PASS" not in result.stdout and "MISS" not in result.stdout
+
+
+def test_edge_latency_times_a_real_face(tmp_path):
+    needs(STRESS_MODEL, REAL_FER)
+    with zipfile.ZipFile(REAL_FER) as archive:
+        name = next(n for n in archive.namelist() if n.startswith("test/happy/") and n.endswith(".jpg"))
+        (tmp_path / "face.jpg").write_bytes(archive.read(name))
+    result = bench(
+        "edge_latency", "--model", str(STRESS_MODEL), "--face", str(tmp_path / "face.jpg"), "--runs", "5"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "faces found per frame: 1" in result.stdout and "end-to-end p95" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("module", "args", "message"),
+    [
+        (
+            "edge_latency",
+            ["--model", "M", "--face", "F", "--runs", "0"],
+            "argument --runs: must be >= 1, got 0",
+        ),
+        (
+            "voice_edge_latency",
+            ["--model", "M", "--wav", "W", "--runs", "0"],
+            "argument --runs: must be >= 1",
+        ),
+        ("train_speed", ["--train", "T", "--steps", "0"], "argument --steps: must be >= 1, got 0"),
+        ("face_profiles", ["--archive", "A", "--epochs", "0"], "argument --epochs: must be >= 1, got 0"),
+        ("voice_speakers", ["--archive", "A", "--epochs", "-3"], "argument --epochs: must be >= 1, got -3"),
+        (
+            "edge_latency",
+            ["--model", "M", "--face", "F", "--runs", "x"],
+            "argument --runs: expected a whole number >= 1, got 'x'",
+        ),
+    ],
+)
+def test_counts_must_be_at_least_one(module, args, message):
+    assert usage_error(bench(module, *args)).startswith(f"{module}.py: error: {message}")
+
+
+@pytest.mark.parametrize(
+    ("module", "args", "message"),
+    [
+        ("edge_latency", ["--model", "STRESS", "--face", "{tmp}/nope.jpg"], "nope.jpg: not a readable image"),
+        ("edge_latency", ["--model", "STRESS", "--face", "README.md"], "README.md: not a readable image"),
+        (
+            "edge_latency",
+            ["--model", "{tmp}/nope.tflite", "--face", "{grey}"],
+            "nope.tflite: model file not found",
+        ),
+        ("edge_latency", ["--model", "VOICE", "--face", "{grey}"], "a voice model, not a face model"),
+        ("voice_edge_latency", ["--model", "VOICE", "--wav", "{tmp}/nope.wav"], "nope.wav: No such file"),
+        ("voice_edge_latency", ["--model", "VOICE", "--wav", "README.md"], "README.md: not a WAV file"),
+        ("voice_edge_latency", ["--model", "STRESS", "--wav", "{wav}"], "not a voice model"),
+        ("train_speed", ["--train", "{tmp}/nope.npz"], "nope.npz: no such file"),
+        ("train_speed", ["--train", "README.md"], "README.md: not a train split .npz"),
+        ("ingest_timing", ["--archive", "{tmp}/nope.zip"], "nope.zip: no such file"),
+        (
+            "voice_speakers",
+            ["--archive", "README.md"],
+            "README.md: not a zip archive or a folder of WAV files",
+        ),
+        ("face_profiles", ["--archive", "README.md"], "README.md: expected a .zip"),
+    ],
+)
+def test_a_missing_or_wrong_input_is_one_line(files, module, args, message):
+    needs(STRESS_MODEL, VOICE_MODEL)
+    models = {"STRESS": str(STRESS_MODEL), "VOICE": str(VOICE_MODEL)}
+    result = bench(module, *(models.get(a) or a.format(**files) for a in args))
+    assert message in one_error(result)
+
+
+def test_ingest_timing_shows_the_stage_s_error_line_not_its_output(files):
+    result = bench("ingest_timing", "--archive", f"{files['tmp']}/wavs.zip")
+    line = one_error(result)
+    assert "error [map_labels]:" in line and "no face images" in line
+    assert "--- stdout" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("module", "args", "message"),
+    [
+        ("face_profiles", ["--profiles", "voice_prosody_mlp"], "invalid choice: 'voice_prosody_mlp'"),
+        ("voice_speakers", ["--profiles", "realtime"], "invalid choice: 'realtime'"),
+        ("voice_speakers", ["-S", "voice_train.dropout=abc"], "-S voice_train.dropout: expected a number"),
+        ("face_profiles", ["--profiles", "realtime", "realtime"], "--profiles: a profile is named twice"),
+    ],
+)
+def test_profiles_of_the_other_modality_and_bad_values_are_refused_before_any_work(
+    files, module, args, message
+):
+    result = bench(module, "--archive", f"{files['tmp']}/wavs.zip", *args)
+    assert message in usage_error(result)
+    assert "clips" not in result.stdout and "started" not in result.stdout  # nothing decoded or run
+
+
+def test_voice_speakers_says_a_missing_archive_is_missing():
+    line = usage_error(bench("voice_speakers", "--archive", "/nonexistent.zip"))
+    assert line == "voice_speakers.py: error: --archive /nonexistent.zip: no such file or folder"
+
+
+def test_face_profiles_refuses_a_keep_folder_that_holds_an_earlier_copy(files, tmp_path):
+    (tmp_path / "keep/realtime").mkdir(parents=True)
+    (tmp_path / "keep/realtime/params.yaml").write_text("train: {}\n")
+    args = [
+        "--archive",
+        f"{files['tmp']}/wavs.zip",
+        "--profiles",
+        "realtime",
+        "--keep",
+        str(tmp_path / "keep"),
+    ]
+    assert "keep/realtime is not empty" in usage_error(bench("face_profiles", *args))
+
+
+def test_face_profiles_fails_when_a_profile_fails_and_shows_why(files, tmp_path):
+    """A zip of WAVs gets through download, then map_labels refuses it: seconds, no training."""
+    args = ["--archive", f"{files['tmp']}/wavs.zip", "--profiles", "realtime", "--epochs", "1"]
+    result = bench("face_profiles", *args, "--logs", str(tmp_path / "logs"))
+    assert "realtime failed" in one_error(result)
+    assert (
+        "face_profiles: realtime: error [map_labels]: data/raw/fer2013.zip: no face images" in result.stdout
+    )
+
+
+def test_voice_speakers_table_fits_long_names_and_names_the_speakers(tmp_path):
+    from stressvision.voice.sample_voices import write_sample_corpus
+
+    write_sample_corpus(tmp_path / "corpus.zip", 3, 1, 0, progress=False)
+    name = "voice_paralinguistic_linear"  # the longest profile name
+    result = bench(
+        "voice_speakers", "--archive", str(tmp_path / "corpus.zip"), "--profiles", name, "--epochs", "2"
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    header = next(line for line in lines if line.startswith("profile "))
+    row = next(line for line in lines if line.startswith(f"{name} "))
+    assert row.index("linear_softmax") == header.index("model")
+    assert len(row) == len(header)  # the last column, right-aligned, ends where its header does
+    worst_best = row[header.index("worst / best speaker") :].split(")")[:2]
+    assert all("(emodb:0" in part for part in worst_best), row
