@@ -19,7 +19,6 @@ from benchmarks.latency_table import print_parts
 from benchmarks.script import one_line_errors, positive_int
 from stressvision.edge import FaceDetector, load_face_models, read_gray
 from stressvision.errors import DataError
-from stressvision.model_config import resolve_model
 
 TARGET_MS = 20.0
 
@@ -37,11 +36,6 @@ def main() -> None:
     args = parser.parse_args()
 
     face = Image.fromarray(read_gray(Path(args.face)))
-    for path in args.model:  # a voice model would fail later, on a shape, in no words of ours
-        if resolve_model(path)[1].get("modality") == "voice":
-            raise DataError(
-                f"{path}: a voice model, not a face model; time it with benchmarks.voice_edge_latency"
-            )
     model = load_face_models(args.model, num_threads=1)
     detector = FaceDetector()
     frame_img = Image.new("L", (640, 480), 90)

@@ -55,6 +55,8 @@ def load_edge_model(
     test-time augmentation its model_config.json names; a TTA mode overrides that."""
     path, config = resolve_model(path)
     config_path = path.parent / CONFIG_NAME
+    if config.get("modality", "face") != "face":  # it would fail later, on a tensor shape
+        raise DataError(f"{path}: a {config['modality']} model, not a face model")
     classifier = TFLiteClassifier(path, num_threads=num_threads)
     n_out = int(classifier.output["shape"][-1])
     if n_out != len(config.get("classes", [])):
