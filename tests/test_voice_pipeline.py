@@ -20,6 +20,24 @@ def read(project: Path, path: str) -> dict:
     return json.loads((project / path).read_text())
 
 
+def test_every_declared_plot_renders_with_data_for_both_branches(pipeline_project: Path):
+    """`dvc plots show/diff` draws what dvc.yaml declares: a wrong path or column is an empty plot,
+    not an error. The voice branch has the face branch's views (loss, normalised confusion,
+    accuracy against latency and size)."""
+    declared = yaml.safe_load((pipeline_project / "dvc.yaml").read_text())["plots"]
+    titles = [next(iter(p)) if isinstance(p, dict) else p for p in declared]
+    shown = json.loads(run(["dvc", "plots", "show", "--json"], pipeline_project).stdout)["data"]
+    assert set(titles) <= set(shown)
+    for title in titles:
+        (plot,) = shown[title]
+        if plot["type"] == "vega":
+            assert plot["content"]["data"]["values"], title
+    face = [t.lower() for t in titles if t[0].isupper() and not t.startswith("Voice")]
+    voice = [t.lower() for t in titles if t.startswith("Voice")]
+    for view in ("loss", "normalised", "vs p95 latency", "vs size"):
+        assert any(view in t for t in face) and any(view in t for t in voice), view
+
+
 def test_voice_split_is_speaker_independent_and_the_model_beats_chance(pipeline_project: Path):
     split = read(pipeline_project, "metrics/voice/split.json")
     groups = [set(split[name]["speakers"]) for name in ("train", "val", "test")]
