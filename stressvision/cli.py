@@ -171,9 +171,12 @@ def monitor_video(args: argparse.Namespace, model, detector, source: str | int) 
     then, also when stopped (Ctrl-C on a camera), one summary line on stderr."""
     from stressvision.monitor import StressMonitor, stress_classes, video_frames
 
-    monitor = StressMonitor(
-        stress_classes(model.classes, model.source_to_class), args.window, args.threshold, args.hysteresis
-    )
+    try:
+        stress = stress_classes(model.classes, model.source_to_class)
+    except StressVisionError as exc:
+        hint = f"(--model {args.model}); give a stress or an emotion model"
+        raise StressVisionError(f"{source}: {exc} {hint}") from None
+    monitor = StressMonitor(stress, args.window, args.threshold, args.hysteresis)
     read = classified = with_face = alerts = 0
     try:
         for index, (t_s, gray) in enumerate(video_frames(source, args.max_frames)):

@@ -108,6 +108,21 @@ def test_folders_give_videos_and_images_in_order_and_a_faceless_video_says_so(
     ]
 
 
+def test_a_model_without_a_stress_class_names_the_video_and_the_model(tmp_path: Path):
+    model = tmp_path / "moods"
+    model.mkdir()
+    (model / "int8.tflite").write_bytes((STRESS_MODEL / "int8.tflite").read_bytes())
+    config = json.loads((STRESS_MODEL / "model_config.json").read_text())
+    config |= {"classes": ["calm", "tense", "low", "up"], "source_to_class": {}}
+    (model / "model_config.json").write_text(json.dumps(config))
+    video = write_video(tmp_path / "clip.avi", 2)
+    result = stressvision("predict", "--model", str(model), str(video))
+    assert result.returncode == 1 and our_lines(result.stderr) == [
+        f"error: {video}: the model's classes (calm, tense, low, up) include no stress class to monitor "
+        f"(--model {model}); give a stress or an emotion model"
+    ]
+
+
 @pytest.mark.skipif(not REAL_FER.is_file(), reason="needs a real face from ../shared")
 def test_a_closed_pipe_and_ctrl_c_end_the_monitor_quietly(pipeline_project: Path, tmp_path: Path):
     """`predict ... | head -1`, and Ctrl-C, the way a camera session ends: no traceback."""
