@@ -59,10 +59,8 @@ def load_edge_model(
         raise DataError(f"{path}: a {config['modality']} model, not a face model")
     classifier = TFLiteClassifier(path, num_threads=num_threads)
     n_out = int(classifier.output["shape"][-1])
-    if n_out != len(config.get("classes", [])):
-        raise DataError(
-            f"{config_path}: {len(config.get('classes', []))} classes for a model with {n_out} outputs"
-        )
+    if n_out != len(config["classes"]):  # present: resolve_model checked it
+        raise DataError(f"{config_path}: {len(config['classes'])} classes for a model with {n_out} outputs")
     tta = bundle_tta(config) if tta is None else tta
     if tta not in TTA_MODES:
         raise DataError(f"{config_path}: tta {tta!r} is not one of {', '.join(TTA_MODES)}")

@@ -87,17 +87,14 @@ def resolve_model(path: str | os.PathLike) -> tuple[Path, dict]:
     return path, config
 
 
-def _names(value: object) -> bool:
-    return isinstance(value, list) and bool(value) and all(isinstance(v, str) and v for v in value)
-
-
 def config_problem(config: object) -> str | None:
     """What is wrong with a (hand-edited) model config that the runtimes read, or None: checked
     once where it is loaded, so a bad key is one line that names it, not a traceback later."""
     if not isinstance(config, dict):
         return "not a JSON object"
     classes = config.get("classes")
-    if not _names(classes) or len(set(classes)) != len(classes):
+    names = isinstance(classes, list) and all(isinstance(c, str) and c for c in classes)
+    if not names or not classes or len(set(classes)) != len(classes):
         return '"classes" is not a list of distinct class names'
     mapping = config.get("source_to_class", {})
     if not isinstance(mapping, dict) or not all(v is None or isinstance(v, str) for v in mapping.values()):
