@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,21 @@ import yaml
 from benchmarks.project_copy import ROOT, copy_project, git, run
 
 __all__ = ["ROOT", "git", "run", "deep_update", "set_params", "stage_in_copy", "error_lines"]
+
+# Real data beside the project (tests that need it skip without it) and the shipped bundles.
+REAL_FER = ROOT.parent / "shared" / "datasets" / "fer2013.zip"
+REAL_EMODB = ROOT.parent / "shared" / "datasets" / "emodb.zip"
+PRETRAINED = ROOT / "pretrained"
+STRESS_MODEL = PRETRAINED / "face_fer2013_stress"
+EMOTIONS_MODEL = PRETRAINED / "face_fer2013_emotions"
+VOICE_MODEL = PRETRAINED / "voice_emodb_emotions"
+
+
+def fer_happy_faces(count: int) -> list[bytes]:
+    """The first `count` happy faces of the real FER-2013 PrivateTest, as their JPEG files."""
+    with zipfile.ZipFile(REAL_FER) as archive:
+        names = [n for n in archive.namelist() if n.startswith("test/happy/") and n.endswith(".jpg")]
+        return [archive.read(name) for name in names[:count]]
 
 # Small enough for a 2-core CI machine, large enough that a model must learn something.
 TINY_PROFILE = {

@@ -11,11 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import ROOT, error_lines
-
-STRESS_MODEL = ROOT / "pretrained" / "face_fer2013_stress"
-VOICE_MODEL = ROOT / "pretrained" / "voice_emodb_emotions"
-REAL_FER = ROOT.parent / "shared" / "datasets" / "fer2013.zip"
+from tests.conftest import REAL_FER, ROOT, STRESS_MODEL, VOICE_MODEL, error_lines, fer_happy_faces
 
 
 def bench(module: str, *args: str) -> subprocess.CompletedProcess:
@@ -65,9 +61,7 @@ def test_edge_latency_refuses_a_frame_in_which_no_face_was_found(files):
 
 def test_edge_latency_times_a_real_face(tmp_path):
     needs(STRESS_MODEL, REAL_FER)
-    with zipfile.ZipFile(REAL_FER) as archive:
-        name = next(n for n in archive.namelist() if n.startswith("test/happy/") and n.endswith(".jpg"))
-        (tmp_path / "face.jpg").write_bytes(archive.read(name))
+    (tmp_path / "face.jpg").write_bytes(fer_happy_faces(1)[0])
     result = bench(
         "edge_latency", "--model", str(STRESS_MODEL), "--face", str(tmp_path / "face.jpg"), "--runs", "5"
     )

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +13,7 @@ import pytest
 from PIL import Image
 
 from stressvision.errors import DataError
-from tests.conftest import ROOT
-
-REAL_FER = ROOT.parent / "shared" / "datasets" / "fer2013.zip"
+from tests.conftest import EMOTIONS_MODEL, REAL_FER, ROOT, STRESS_MODEL, VOICE_MODEL, fer_happy_faces
 
 
 def stressvision(*args: str) -> subprocess.CompletedProcess:
@@ -200,9 +198,8 @@ def test_unreadable_images_say_why_in_both_paths(tmp_path: Path, side: int):
 
 @pytest.mark.skipif(not REAL_FER.is_file(), reason="needs a real face from ../shared")
 def test_predict_finds_a_real_face_in_a_camera_frame(pipeline_project: Path, tmp_path: Path):
-    with zipfile.ZipFile(REAL_FER) as archive:
-        name = next(n for n in archive.namelist() if n.startswith("test/happy/") and n.endswith(".jpg"))
-        face = Image.open(archive.open(name)).convert("L").resize((200, 200), Image.BICUBIC)
+    (jpeg,) = fer_happy_faces(1)
+    face = Image.open(io.BytesIO(jpeg)).convert("L").resize((200, 200), Image.BICUBIC)
     frame = Image.new("L", (640, 480), 90)
     frame.paste(face, (220, 140))
     path = tmp_path / "frame.png"
@@ -249,10 +246,6 @@ def test_bad_model_is_one_line(pipeline_project: Path, tmp_path: Path, kind: str
     assert result.returncode == 2 and len(errors) == 1 and message in errors[0], result.stderr
 
 
-STRESS_MODEL = ROOT / "pretrained" / "face_fer2013_stress"
-EMOTIONS_MODEL = ROOT / "pretrained" / "face_fer2013_emotions"
-
-
 def test_an_ensemble_averages_its_members_in_the_first_model_s_classes(labelled_test_set: Path):
     """The 7-emotion model's probabilities are summed into stress classes by the stress
     model's own mapping, then averaged with the stress model's (each with its own TTA, each
@@ -287,7 +280,7 @@ def test_an_ensemble_that_cannot_answer_in_one_set_of_classes_is_one_line(
 ):
     models = {
         "finer_first": [EMOTIONS_MODEL, STRESS_MODEL],
-        "with_voice": [STRESS_MODEL, ROOT / "pretrained" / "voice_emodb_emotions"],
+        "with_voice": [STRESS_MODEL, VOICE_MODEL],
     }[order]
     message = {
         "finer_first": "none of its classes (neutral, stress, sad, happy) maps to the first model's "
@@ -350,11 +343,9 @@ def test_photos_are_searched_at_a_larger_width_than_video_frames(tmp_path: Path)
     if not REAL_FER.is_file():
         pytest.skip("needs real faces from ../shared")
     photo = Image.new("L", (4000, 3000), 90)
-    with zipfile.ZipFile(REAL_FER) as archive:
-        names = [n for n in archive.namelist() if n.startswith("test/happy/") and n.endswith(".jpg")][:6]
-        for i, name in enumerate(names):
-            face = Image.open(archive.open(name)).convert("L").resize((240, 240), Image.BICUBIC)
-            photo.paste(face, (300 + 1200 * (i % 3), 600 + 1200 * (i // 3)))
+    for i, jpeg in enumerate(fer_happy_faces(6)):
+        face = Image.open(io.BytesIO(jpeg)).convert("L").resize((240, 240), Image.BICUBIC)
+        photo.paste(face, (300 + 1200 * (i % 3), 600 + 1200 * (i // 3)))
     path = tmp_path / "group.jpg"
     photo.save(path, quality=95)
     result = stressvision("predict", "--model", str(STRESS_MODEL), str(path))

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +15,8 @@ import pytest
 
 from stressvision.errors import DataError
 from stressvision.monitor import StressMonitor, stress_classes
-from tests.conftest import ROOT
-from tests.test_edge import EMOTIONS_MODEL, REAL_FER, STRESS_MODEL, our_lines, stressvision
+from tests.conftest import EMOTIONS_MODEL, REAL_FER, ROOT, STRESS_MODEL, fer_happy_faces
+from tests.test_edge import our_lines, stressvision
 
 
 def write_video(path: Path, frames: int, face: np.ndarray | None = None, face_every: int = 1) -> Path:
@@ -38,9 +38,8 @@ def real_face() -> np.ndarray:
     """A FER-2013 happy face at 200x200."""
     from PIL import Image
 
-    with zipfile.ZipFile(REAL_FER) as archive:
-        name = next(n for n in archive.namelist() if n.startswith("test/happy/") and n.endswith(".jpg"))
-        return np.asarray(Image.open(archive.open(name)).convert("L").resize((200, 200), Image.BICUBIC))
+    (jpeg,) = fer_happy_faces(1)
+    return np.asarray(Image.open(io.BytesIO(jpeg)).convert("L").resize((200, 200), Image.BICUBIC))
 
 
 def test_stress_classes_follow_the_models_mapping():

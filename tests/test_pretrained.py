@@ -13,14 +13,10 @@ import numpy as np
 import pytest
 
 from stressvision.voice.audio import encode_wav
-from tests.conftest import ROOT
-from tests.test_edge import EMOTIONS_MODEL, STRESS_MODEL
+from tests.conftest import EMOTIONS_MODEL, PRETRAINED, REAL_EMODB, REAL_FER, STRESS_MODEL
+from tests.conftest import VOICE_MODEL as VOICE
 
-PRETRAINED = ROOT / "pretrained"
-REAL_EMODB = ROOT.parent / "shared" / "datasets" / "emodb.zip"
-REAL_FER = ROOT.parent / "shared" / "datasets" / "fer2013.zip"
 FACE_MODELS = sorted(p for p in PRETRAINED.glob("face_*") if p.is_dir())
-VOICE = PRETRAINED / "voice_emodb_emotions"
 
 
 def model_card(name: str) -> str:

@@ -9,12 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.project_copy import ROOT, copy_project, git, run
+from benchmarks.project_copy import copy_project, git, run
 from stressvision.datasets import OFFICIAL_TEST, OFFICIAL_TRAIN, read_face_source
 from stressvision.labels import FER2013_EMOTIONS
-from tests.conftest import set_params
+from tests.conftest import REAL_FER, set_params
 
-REAL_FER = ROOT.parent / "shared" / "datasets" / "fer2013.zip"
 PER_FOLDER = 12
 
 pytestmark = pytest.mark.skipif(not REAL_FER.is_file(), reason=f"{REAL_FER} not present")

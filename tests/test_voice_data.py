@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.project_copy import ROOT
 from stressvision.errors import DataError, ParamsError
 from stressvision.params import Section
 from stressvision.voice.audio import (
@@ -34,8 +33,8 @@ from stressvision.voice.download import CORPUS_FILE, fetch_voice_corpus
 from stressvision.voice.inference import clip_windows, read_windows
 from stressvision.voice.sample_voices import write_sample_corpus
 from stressvision.voice.speakers import SpeakerSplitConfig, assign_speakers, speaker_folds, too_few_clips
+from tests.conftest import REAL_EMODB
 
-REAL_EMODB = ROOT.parent / "shared" / "datasets" / "emodb.zip"
 RATE = 16000
 
 
