@@ -165,10 +165,11 @@ def predict_voice(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def monitor_video(args: argparse.Namespace, model, detector, source: str | int) -> None:
+def monitor_video(args: argparse.Namespace, model, detector, source: str | int) -> int:
     """One JSON line per frame with a face: the largest face's classes, the smoothed stress
     score and the alert state (a line with `"alert_changed": true` when the alert flips);
-    then, also when stopped (Ctrl-C on a camera), one summary line on stderr."""
+    then, also when stopped (Ctrl-C on a camera), one summary line on stderr. Returns the
+    number of frames with a face."""
     from stressvision.monitor import StressMonitor, stress_classes, video_frames
 
     try:
@@ -206,10 +207,12 @@ def monitor_video(args: argparse.Namespace, model, detector, source: str | int) 
                 f"alert raised {alerts} times",
                 file=sys.stderr,
             )
+    return with_face
 
 
-def predict_image(path: Path, model, detector) -> None:
-    """One JSON line per face found in an image (`detector` None: the image is a face crop)."""
+def predict_image(path: Path, model, detector) -> int:
+    """One JSON line per face found in an image (`detector` None: the image is a face crop);
+    returns the number of faces."""
     from stressvision.edge import face_crop_from_file, read_gray
 
     if detector is None:  # the file is a face crop: decode it once, as in training
@@ -225,16 +228,18 @@ def predict_image(path: Path, model, detector) -> None:
         small = max(gray.shape) <= 4 * detector.min_size
         hint = "; if the images are face crops, add --no-detect" if small else ""
         print(f"warning: {path}: no face found{hint}", file=sys.stderr)
-        return
+        return 0
     probabilities = model.predict(np.stack(crops))
     for box, probs in zip(boxes, probabilities):
         line = _prediction(model.classes, probs, file=str(path), box=list(box) if box else None)
         print(json.dumps(line), flush=True)
+    return len(crops)
 
 
 def predict(args: argparse.Namespace) -> int:
     """One JSON line per face found, inputs in the order given (a folder's images and videos
-    sorted); a bad input prints one error line and the rest go on."""
+    sorted); a bad input prints one error line and the rest go on. Exit status 1 when an
+    input failed or no input had a face, so a script can tell an empty answer from one."""
     if args.voice:
         return predict_voice(args)
     from stressvision.datasets import IMAGE_SUFFIXES
@@ -252,7 +257,7 @@ def predict(args: argparse.Namespace) -> int:
             detectors[video] = FaceDetector(detect_width=args.detect_width or default)
         return detectors[video]
 
-    failures = 0
+    failures = faces = 0
     camera = [args.camera] if args.camera is not None else []
     for source in chain(_each_file(args.inputs, IMAGE_SUFFIXES + VIDEO_SUFFIXES), camera):
         try:
@@ -264,13 +269,15 @@ def predict(args: argparse.Namespace) -> int:
                         f"{source}: --no-detect is for face-crop images; a video needs face detection: "
                         "give it in a call without --no-detect"
                     )
-                monitor_video(args, model, detector(video=True), source)
+                faces += monitor_video(args, model, detector(video=True), source)
             else:
-                predict_image(source, model, None if args.no_detect else detector(video=False))
+                faces += predict_image(source, model, None if args.no_detect else detector(video=False))
         except StressVisionError as exc:
             failures += 1
             print(f"error: {exc}", file=sys.stderr)
-    return 1 if failures else 0
+    if not faces and not failures:
+        print("error: no face found in any input (warnings above)", file=sys.stderr)
+    return 1 if failures or not faces else 0
 
 
 def evaluate_voice(args: argparse.Namespace) -> int:

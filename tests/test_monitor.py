@@ -91,11 +91,12 @@ def test_folders_give_videos_and_images_in_order_and_a_faceless_video_says_so(
         junk.write_bytes(b"not an image")
     model = str(pipeline_project / "models/tflite")
     result = stressvision("predict", "--model", model, str(folder))
-    assert result.returncode == 0 and result.stdout == "", result.stderr
+    assert result.returncode == 1 and result.stdout == "", result.stderr  # an empty answer is not success
     assert our_lines(result.stderr) == [
         f"warning: {folder / 'a.png'}: no face found",
         f"warning: {folder / 'b.avi'}: no face in any of the 12 frames classified",
         f"warning: {folder / 'c.png'}: no face found; if the images are face crops, add --no-detect",
+        "error: no face found in any input (warnings above)",
     ]
     crops = stressvision("predict", "--no-detect", "--model", model, str(folder))
     assert crops.returncode == 1 and our_lines(crops.stderr) == [
