@@ -43,13 +43,12 @@ def main() -> None:
 
     import keras
     import tensorflow as tf
-    import yaml
 
     from stressvision.augment import build_augmenter
     from stressvision.errors import ParamsError
     from stressvision.fileio import load_arrays
     from stressvision.params import Section, load_params
-    from stressvision.profiles import ProfileError, apply_overrides
+    from stressvision.profiles import ProfileError, apply_overrides, parse_overrides
     from stressvision.training import (
         TrainConfig,
         build_model,
@@ -58,13 +57,8 @@ def main() -> None:
         training_precision,
     )
 
-    overrides = {}
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep:
-            parser.error(f"--set {item}: expected KEY=VALUE, e.g. augmentation.warp=single")
-        overrides[f"train.{key}"] = yaml.safe_load(value)
     try:
+        overrides = parse_overrides(args.set, "--set", "augmentation.warp=single", prefix="train.")
         params = apply_overrides(load_params(), overrides, "--set")["train"]
         config = TrainConfig.from_section(Section("train", params))
     except (ProfileError, ParamsError) as err:

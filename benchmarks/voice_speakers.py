@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
-import yaml  # noqa: E402
 
 from benchmarks.script import one_line_errors, positive_int  # noqa: E402
 from stressvision.errors import DataError, ParamsError, StressVisionError  # noqa: E402
@@ -39,7 +38,7 @@ from stressvision.fileio import write_bytes  # noqa: E402
 from stressvision.hardware import cpu_flags, prefer_onednn  # noqa: E402
 from stressvision.labels import label_map_from_params  # noqa: E402
 from stressvision.params import Section, load_params  # noqa: E402
-from stressvision.profiles import apply_overrides, available, load_profile  # noqa: E402
+from stressvision.profiles import apply_overrides, available, load_profile, parse_overrides  # noqa: E402
 from stressvision.scores import confusion_report  # noqa: E402
 from stressvision.voice.corpora import VOICE_EMOTIONS, read_voice_corpus  # noqa: E402
 from stressvision.voice.speakers import per_speaker_accuracy, speaker_folds  # noqa: E402
@@ -240,18 +239,13 @@ def main() -> None:
     args = parser.parse_args()
     if not Path(args.archive).exists():
         parser.error(f"--archive {args.archive}: no such file or folder")
-    overrides = {}
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep:
-            parser.error(f"-S {item}: expected KEY=VALUE, e.g. voice_train.l2=0.02")
-        overrides[key] = yaml.safe_load(value)
-    setups = []  # a bad profile, key or value stops here, in one line, before any decoding
-    for name in args.profiles:
-        try:
+    setups = []  # a bad -S item, profile, key or value stops here, in one line, before any decoding
+    try:
+        overrides = parse_overrides(args.set, "-S", "voice_train.l2=0.02")
+        for name in args.profiles:
             setups.append(profile_setup(name, overrides, args.epochs))
-        except StressVisionError as exc:
-            parser.error(str(exc))
+    except StressVisionError as exc:
+        parser.error(str(exc))
     if any(setup.mapping != setups[0].mapping for setup in setups):
         parser.error("the profiles set voice_map_labels differently: benchmark them one at a time")
     if overrides:

@@ -87,6 +87,21 @@ def apply_overrides(params: dict[str, Any], overrides: dict[str, Any], source: s
     return params
 
 
+def parse_overrides(items: list[str], flag: str, example: str, prefix: str = "") -> dict[str, Any]:
+    """`KEY=VALUE` arguments as dotted keys (`prefix` + KEY) to values, each value read as YAML
+    as DVC's -S reads it; an item without `=` is a ProfileError naming `flag` and `example`."""
+    overrides: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ProfileError(f"{flag} {item}: expected KEY=VALUE, e.g. {example}")
+        try:
+            overrides[prefix + key] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise ProfileError(f"{flag} {item}: {value!r} is not a YAML value (quote strings)") from None
+    return overrides
+
+
 def yaml_value(value: Any) -> str:
     """The value as DVC's -S parses it: YAML in flow style (`[0.9, 1.1]`, `''`, `true`)."""
     text = yaml.safe_dump(value, default_flow_style=True, width=10**6).strip()

@@ -145,11 +145,22 @@ def test_voice_benchmark_overrides_apply_after_the_profile_and_are_checked():
         profile_params("voice_prosody_mlp", {"voice_train.l22": 0.02})
 
 
+def test_set_arguments_read_values_as_yaml_and_name_the_flag_when_malformed():
+    from stressvision.profiles import ProfileError, parse_overrides
+
+    parsed = parse_overrides(["l2=0.02", "flip=true", "range=[0.9, 1.1]", "name="], "-S", "l2=0.02", "t.")
+    assert parsed == {"t.l2": 0.02, "t.flip": True, "t.range": [0.9, 1.1], "t.name": None}
+    for bad in ("l2", "=3"):
+        with pytest.raises(ProfileError, match=f"^-S {bad}: expected KEY=VALUE, e.g. l2=0.02$"):
+            parse_overrides([bad], "-S", "l2=0.02")
+
+
 @pytest.mark.parametrize(
     ("setting", "message"),
     [
         ("augmentation.wrap=single", "--set: train.augmentation.wrap: not a key of params.yaml"),
         ("width", "--set width: expected KEY=VALUE"),
+        ("width=[1,", "--set width=[1,: '[1,' is not a YAML value"),
         ("width=9", "params.yaml: train.width: must be <= 4.0, got 9"),
         ("augmentation.erasing=1.5", "params.yaml: train.augmentation.erasing: must be <= 1, got 1.5"),
     ],
