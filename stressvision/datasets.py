@@ -226,7 +226,10 @@ def _read_folder_layout(archive: zipfile.ZipFile, path: Path, progress: bool) ->
         if progress and n % 5000 == 0:
             print(f"  read {n}/{len(entries)} archive entries", flush=True)
     if not images:
-        raise DataError(f"{path}: no face images in the train/<emotion>/ or test/<emotion>/ layout")
+        raise DataError(
+            f"{path}: no face images in the train/<emotion>/ or test/<emotion>/ layout; set "
+            "download.fer2013_archive to a copy of the Kaggle msambare/fer2013 zip (or fer2013.csv)"
+        )
     return FaceSet(
         images=np.stack(images),
         labels=np.asarray(labels, dtype=np.int16),

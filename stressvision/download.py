@@ -7,15 +7,20 @@ never printed, logged or stored.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 import os
 import shutil
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from stressvision.errors import DataError
 from stressvision.fileio import atomic_path
 
 KAGGLE_DATASET = "msambare/fer2013"
+KAGGLE_CREDENTIALS = "KAGGLE_USERNAME/KAGGLE_KEY, KAGGLE_API_TOKEN or ~/.kaggle/kaggle.json"
 RAW_SUFFIXES = (".zip", ".csv")
 
 
@@ -37,33 +42,86 @@ def find_raw_file(raw_dir: str | os.PathLike) -> Path:
     raise DataError(f"{raw_dir}: no fer2013.zip or fer2013.csv; run `dvc repro download`")
 
 
+def pack_folder(folder: Path, destination: Path) -> Path:
+    """A folder as one stored (uncompressed) zip, paths relative to the folder."""
+    with atomic_path(destination) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            archive.write(path, path.relative_to(folder).as_posix())
+    return destination
+
+
+def _check_not_empty(names: list[str], source: str | os.PathLike) -> None:
+    if not names:
+        raise DataError(
+            f"{source}: holds no files; set download.fer2013_archive to your copy of the Kaggle "
+            "msambare/fer2013 zip (or fer2013.csv)"
+        )
+
+
 def copy_local_archive(source: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
     """Use a file the user already has, as is: no network.
 
-    A zip is opened first, so that a broken copy is named here, where it can be fixed, rather
-    than copied and found unreadable a stage later.
+    A zip is opened first, so that a broken or empty copy is named here, where it can be
+    fixed, rather than copied and found unreadable a stage later.
     """
     destination = Path(out_dir) / raw_file_name(source)
     if destination.suffix == ".zip":
         try:
-            zipfile.ZipFile(source).close()
+            with zipfile.ZipFile(source) as archive:
+                names = [e.filename for e in archive.infolist() if not e.is_dir()]
         except (zipfile.BadZipFile, OSError) as exc:
             raise DataError(
                 f"{source}: not a readable zip archive ({exc}); set download.fer2013_archive "
                 "to a complete copy of the Kaggle msambare/fer2013 zip (or fer2013.csv)"
             ) from None
+        _check_not_empty(names, source)
     with atomic_path(destination) as tmp:
         shutil.copyfile(source, tmp)
     return destination
 
 
-def kaggle_credentials_present(environ: dict[str, str] | None = None) -> bool:
-    """Whether the Kaggle client will find credentials (checked without reading the secret)."""
-    env = os.environ if environ is None else environ
+def pack_local_folder(source: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
+    """The unpacked Kaggle folder (`train/<emotion>/`, `test/<emotion>/`) as `fer2013.zip`."""
+    source = Path(source)
+    _check_not_empty([p.name for p in source.rglob("*") if p.is_file()], source)
+    return pack_folder(source, Path(out_dir) / "fer2013.zip")
+
+
+def _kaggle_config_dir(env: Mapping[str, str]) -> Path:
+    return Path(env.get("KAGGLE_CONFIG_DIR") or Path.home() / ".kaggle")
+
+
+def _login_besides_kaggle_json(env: Mapping[str, str]) -> bool:
+    """Credentials in the environment, an API token file or a `kaggle auth login`: each of
+    them the client uses instead of kaggle.json."""
     if env.get("KAGGLE_USERNAME") and env.get("KAGGLE_KEY") or env.get("KAGGLE_API_TOKEN"):
         return True
-    config_dir = Path(env.get("KAGGLE_CONFIG_DIR") or Path.home() / ".kaggle")
-    return (config_dir / "kaggle.json").is_file() or (config_dir / "access_token").is_file()
+    home = Path.home() / ".kaggle"
+    files = ("access_token", "access_token.txt", "credentials.json")
+    return (_kaggle_config_dir(env) / "access_token").is_file() or any((home / f).is_file() for f in files)
+
+
+def kaggle_credentials_present(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether the Kaggle client will find credentials (checked without reading the secret)."""
+    env = os.environ if environ is None else environ
+    return _login_besides_kaggle_json(env) or (_kaggle_config_dir(env) / "kaggle.json").is_file()
+
+
+def unusable_kaggle_json(environ: Mapping[str, str] | None = None) -> Path | None:
+    """kaggle.json when it is the client's only source of credentials and holds no username
+    and key (the client would print a page of help and exit); None otherwise."""
+    env = os.environ if environ is None else environ
+    config = _kaggle_config_dir(env) / "kaggle.json"
+    if _login_besides_kaggle_json(env) or not config.is_file():
+        return None
+    try:
+        values = json.loads(config.read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        return config
+    usable = isinstance(values, dict) and all(
+        isinstance(values.get(k), str) and values[k] for k in ("username", "key")
+    )
+    return None if usable else config
 
 
 def _kaggle_api():
@@ -95,21 +153,38 @@ def download_from_kaggle(
     `partial_dir` lies outside the stage output (DVC deletes outputs before a run), so an
     interrupted download is resumed by the client on the next run instead of restarted.
     """
+    config = unusable_kaggle_json()
+    if config is not None:
+        raise DataError(
+            f"{config}: not a Kaggle API key file (JSON with username and key); download a new one "
+            f"at https://www.kaggle.com/settings, or download the zip by hand and set {archive_hint}"
+        )
     partial_dir = Path(partial_dir)
     partial_dir.mkdir(parents=True, exist_ok=True)
+    client_says = io.StringIO()  # the client prints a page of help before it exits
     try:
         api = api_factory()
-        api.authenticate()
+        with contextlib.redirect_stdout(client_says):
+            api.authenticate()
+        print(_redact(client_says.getvalue()), end="")  # e.g. its warning about file permissions
         api.dataset_download_files(dataset, path=str(partial_dir), quiet=False, unzip=False)
     except SystemExit:  # the client exits when it finds no usable credentials
         raise DataError(
-            "Kaggle rejected the credentials; check KAGGLE_USERNAME/KAGGLE_KEY or ~/.kaggle/kaggle.json"
+            f"the Kaggle client found no valid credentials; check {KAGGLE_CREDENTIALS}, "
+            f"or download the zip by hand and set {archive_hint}"
         ) from None
     except Exception as exc:  # noqa: BLE001 - network, HTTP and client errors alike
-        raise DataError(
-            f"Kaggle download of {dataset} failed ({type(exc).__name__}: {_redact(str(exc))[:200]}); "
-            f"check the network, or download the zip by hand and set {archive_hint}"
-        ) from None
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        if status in (401, 403):
+            problem = f"Kaggle rejected the credentials (HTTP {status}); check {KAGGLE_CREDENTIALS}"
+        elif status == 404:
+            problem = f"Kaggle has no dataset {dataset} (HTTP 404); check its name in params.yaml"
+        else:
+            problem = (
+                f"Kaggle download of {dataset} failed ({type(exc).__name__}: {_redact(str(exc))[:200]}); "
+                "check the network"
+            )
+        raise DataError(f"{problem}, or download the zip by hand and set {archive_hint}") from None
     archive = partial_dir / f"{dataset.split('/')[-1]}.zip"
     if not archive.is_file() or not zipfile.is_zipfile(archive):
         raise DataError(
@@ -124,21 +199,29 @@ def download_from_kaggle(
 def fetch_fer2013(
     archive: str, dataset: str, out_dir: str | os.PathLike, partial_dir: str | os.PathLike
 ) -> Path:
-    """A local archive when it exists; else Kaggle when credentials exist; else one clear error.
+    """The local archive (a file, or the unpacked Kaggle folder) when one is given; else Kaggle
+    when credentials exist; else one clear error. A given path that does not exist is an
+    error, never a download.
 
     `~` in `archive` is the home folder, as a shell would read it.
     """
     archive = os.path.expanduser(archive)
-    if archive and Path(archive).is_file():
-        print(f"download: using the local file {archive} (no network)")
-        return copy_local_archive(archive, out_dir)
+    if archive:
+        if Path(archive).is_dir():
+            print(f"download: packing the local folder {archive} (no network)", flush=True)
+            return pack_local_folder(archive, out_dir)
+        if Path(archive).is_file():
+            print(f"download: using the local file {archive} (no network)")
+            return copy_local_archive(archive, out_dir)
+        raise DataError(
+            f"{archive} does not exist; set download.fer2013_archive to your copy of the Kaggle "
+            f'{dataset} zip (or fer2013.csv), or to "" to download it with the Kaggle API'
+        )
     if kaggle_credentials_present():
-        missing = f"{archive} does not exist; " if archive else ""
-        print(f"download: {missing}downloading {dataset} with the Kaggle API", flush=True)
+        print(f"download: downloading {dataset} with the Kaggle API", flush=True)
         return download_from_kaggle(dataset, out_dir, partial_dir)
-    where = f" ({archive} does not exist)" if archive else ""
     raise DataError(
-        f"no FER-2013 data{where}: set download.fer2013_archive to your copy of the Kaggle "
+        f"no FER-2013 data: set download.fer2013_archive to your copy of the Kaggle "
         f"{dataset} zip (or fer2013.csv), or set KAGGLE_USERNAME and KAGGLE_KEY "
         "(or ~/.kaggle/kaggle.json) to download it"
     )

@@ -11,7 +11,7 @@ import shutil
 import zipfile
 from pathlib import Path
 
-from stressvision.download import download_from_kaggle, kaggle_credentials_present
+from stressvision.download import download_from_kaggle, kaggle_credentials_present, pack_folder
 from stressvision.errors import DataError
 from stressvision.fileio import atomic_path
 
@@ -19,19 +19,11 @@ CORPUS_FILE = "corpus.zip"
 ARCHIVE_PARAM = "voice_download.archive"
 
 
-def pack_folder(folder: Path, destination: Path) -> Path:
-    """A folder of WAVs as one stored (uncompressed) zip, paths relative to the folder."""
-    with atomic_path(destination) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            archive.write(path, path.relative_to(folder).as_posix())
-    return destination
-
-
 def fetch_voice_corpus(
     corpus: str, archive: str, dataset: str, out_dir: str | os.PathLike, partial_dir: str | os.PathLike
 ) -> Path:
-    """A local zip/folder when given (`~` is the home folder); else Kaggle when credentials
-    exist; else one clear error."""
+    """A local zip/folder when given (`~` is the home folder; a given path that does not exist
+    is an error, never a download); else Kaggle when credentials exist; else one clear error."""
     archive = os.path.expanduser(archive)
     destination = Path(out_dir) / CORPUS_FILE
     if archive:
@@ -46,16 +38,19 @@ def fetch_voice_corpus(
             with atomic_path(destination) as tmp:
                 shutil.copyfile(source, tmp)
             return destination
-    where = f" ({archive} does not exist)" if archive else ""
+        raise DataError(
+            f"{archive} does not exist; set {ARCHIVE_PARAM} to your copy of the corpus (a zip or a folder)"
+            + ("" if corpus == "folder" else ', or to "" to download it with the Kaggle API')
+        )
     if corpus == "folder":
-        raise DataError(f"no recordings{where}: set {ARCHIVE_PARAM} to a folder (or zip) of <emotion>/*.wav")
+        raise DataError(f"no recordings: set {ARCHIVE_PARAM} to a folder (or zip) of <emotion>/*.wav")
     if kaggle_credentials_present():
         print(f"voice_download: downloading {dataset} ({corpus}) with the Kaggle API", flush=True)
         return download_from_kaggle(
             dataset, out_dir, partial_dir, file_name=CORPUS_FILE, archive_hint=ARCHIVE_PARAM
         )
     raise DataError(
-        f"no {corpus} data{where}: set {ARCHIVE_PARAM} to your copy of the Kaggle {dataset} zip "
+        f"no {corpus} data: set {ARCHIVE_PARAM} to your copy of the Kaggle {dataset} zip "
         "(or its unpacked folder), or set KAGGLE_USERNAME and KAGGLE_KEY (or ~/.kaggle/kaggle.json) "
         "to download it"
     )
