@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import stat
 import zipfile
 
 import numpy as np
@@ -340,6 +342,19 @@ def test_atomic_folder_is_replaced_whole_or_not_at_all(tmp_path):
         (tmp / "model_config.json").write_text("{}")
     assert sorted(p.name for p in bundle.iterdir()) == ["int8.tflite", "model_config.json"]
     assert [p.name for p in tmp_path.iterdir()] == ["tflite"]
+
+
+def test_atomic_outputs_get_the_mode_a_plain_write_gives(tmp_path):
+    """Not mkstemp's owner-only 0600 / mkdtemp's 0700: others read a shared cache or model folder."""
+    old = os.umask(0o022)
+    try:
+        write_json(tmp_path / "metrics.json", {"accuracy": 0.5})
+        with atomic_dir(tmp_path / "tflite") as tmp:
+            (tmp / "int8.tflite").write_bytes(b"x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "metrics.json").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "tflite").stat().st_mode) == 0o755
 
 
 def test_confusion_report_agrees_with_scikit_learn():
