@@ -1,10 +1,12 @@
-"""Atomic file writes: a stage that is interrupted never leaves a half-written output."""
+"""Atomic file writes: a stage that is interrupted never leaves a half-written output, and the
+next write clears what a killed one left beside it."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -26,11 +28,24 @@ def _as_if_created(path: Path, mode: int) -> None:
     os.chmod(path, mode & ~_umask())
 
 
+def _remove_stale(parent: Path, prefix: str, suffix: str) -> None:
+    """Remove what a killed earlier write (SIGKILL, power loss) left beside its target: the
+    temporary `prefix` + 8 random characters + `suffix` file or folder, and an `.old` folder."""
+    stale = re.compile(rf"{re.escape(prefix)}[a-z0-9_]{{8}}{re.escape(suffix)}(\.old)?")
+    for leftover in parent.iterdir():
+        if stale.fullmatch(leftover.name):
+            if leftover.is_dir():
+                shutil.rmtree(leftover)
+            else:
+                leftover.unlink()
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `path`; it replaces `path` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale(path.parent, f".{path.stem}.", f".tmp{path.suffix}")
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
     os.close(fd)
     tmp_path = Path(tmp)
@@ -50,6 +65,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     belong together, like a model bundle) only if the block succeeds, else it is removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale(path.parent, f".{path.name}.", ".tmp")
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
     try:
         yield tmp

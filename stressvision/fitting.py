@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from typing import Any
@@ -40,16 +41,22 @@ def fit_and_save(
     """Run `fit(work_dir, callbacks)` with DVCLive logging each epoch, then save its model atomically.
 
     Returns the history and the summary, with the saved model's size added (`model_size_mb`).
+    A fit that does not finish (Ctrl-C, an error) leaves no DVCLive log: the epochs it did log
+    would otherwise show in `dvc metrics` and `dvc exp show` as the stage's result.
     """
     from dvclive import Live
     from dvclive.keras import DVCLiveCallback
 
-    with (
-        Live(dir=str(live_dir), dvcyaml=None, save_dvc_exp=False, report=None) as live,
-        tempfile.TemporaryDirectory() as work_dir,
-    ):
-        model, history, summary = fit(work_dir, [DVCLiveCallback(live=live)])
-        with atomic_path(model_path) as tmp:
-            model.save(tmp)
+    try:
+        with (
+            Live(dir=str(live_dir), dvcyaml=None, save_dvc_exp=False, report=None) as live,
+            tempfile.TemporaryDirectory() as work_dir,
+        ):
+            model, history, summary = fit(work_dir, [DVCLiveCallback(live=live)])
+            with atomic_path(model_path) as tmp:
+                model.save(tmp)
+    except BaseException:
+        shutil.rmtree(live_dir, ignore_errors=True)
+        raise
     summary["model_size_mb"] = size_mb(model_path)
     return history, summary

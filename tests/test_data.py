@@ -357,6 +357,22 @@ def test_atomic_outputs_get_the_mode_a_plain_write_gives(tmp_path):
     assert stat.S_IMODE((tmp_path / "tflite").stat().st_mode) == 0o755
 
 
+def test_the_next_write_clears_what_a_killed_one_left(tmp_path):
+    """SIGKILL (the OOM killer) skips the clean-up: the temporary copies stay beside the target."""
+    (tmp_path / ".tflite.k6wkbxcp.tmp").mkdir()  # a quantize killed mid-export
+    (tmp_path / ".tflite.k6wkbxcp.tmp" / "float32.tflite").write_bytes(b"half")
+    (tmp_path / ".train.a1b2c3d4.tmp.json").write_text("{half")  # a metrics write killed
+    mine = [tmp_path / "tflite.notes", tmp_path / ".train.v2.json", tmp_path / ".tflite.tmp"]
+    for path in mine:
+        path.write_text("not a leftover")
+    with atomic_dir(tmp_path / "tflite") as tmp:
+        (tmp / "int8.tflite").write_bytes(b"new")
+    write_json(tmp_path / "train.json", {"accuracy": 0.5})
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["tflite", "train.json", *(p.name for p in mine)]
+    )
+
+
 def test_confusion_report_agrees_with_scikit_learn():
     from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 

@@ -15,6 +15,7 @@ import yaml
 from benchmarks.face_profiles import FACE_PROFILES
 from stressvision.errors import ParamsError
 from stressvision.export import to_tflite
+from stressvision.fitting import fit_and_save
 from stressvision.litert import TFLiteClassifier
 from stressvision.models import MODEL_BUILDERS, build_mobilenetv3_small
 from stressvision.params import Section
@@ -479,3 +480,19 @@ def test_run_profile_script_rejects_bad_profiles_in_one_line(tmp_path):
     )
     assert shown.stdout.startswith("dvc exp run -S train.model=custom_light")
     assert shown.stdout.strip().endswith("--queue")
+
+
+def test_an_interrupted_fit_leaves_no_training_log(tmp_path):
+    """Ctrl-C after some epochs: DVCLive's log of them must not pass for the stage's result."""
+    live_dir = tmp_path / "dvclive"
+
+    def fit(work_dir, callbacks):
+        live = callbacks[0].live
+        live.log_metric("train/accuracy", 0.3)
+        live.next_step()
+        assert (live_dir / "metrics.json").is_file()  # DVCLive logs as the epochs go
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fit_and_save(fit, live_dir, tmp_path / "model.keras")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -23,6 +23,18 @@ def test_ci_runs_exactly_the_readme_test_command():
     assert "pytest" in install_and_test and "requirements-dev.txt" in install_and_test
 
 
+def test_readme_experiments_that_stop_at_a_benchmark_also_evaluate():
+    """`benchmark` does not depend on `evaluate`: an experiment targeting it alone would keep the
+    previous model's test metrics beside the new model's (same for the voice stages)."""
+    blocks = re.findall(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+    for line in (line for block in blocks for line in block.splitlines()):
+        words = line.split("#")[0].split()
+        if "dvc exp run" in line or "run_profile.sh" in line:
+            for prefix in ("", "voice_"):
+                if f"{prefix}benchmark" in words:
+                    assert f"{prefix}evaluate" in words, line
+
+
 def test_every_stage_declares_its_script_params_and_outputs():
     dvc_yaml = yaml.safe_load((ROOT / "dvc.yaml").read_text())
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
