@@ -69,27 +69,9 @@ def _prediction(classes: list[str], probs, **fields) -> dict:
     }
 
 
-def _pcm_windows(stream, rate: int, target_rate: int, samples: int):
-    """Consecutive clips of raw 16-bit mono PCM from a stream, as each one completes."""
-    from stressvision.voice.audio import pcm16_to_float, resample
-
-    chunk = round(samples * rate / target_rate) * 2  # bytes of one clip at the input rate
-    start, pending = 0, b""
-    while True:
-        data = stream.read(chunk - len(pending))
-        pending += data
-        if len(pending) >= chunk or (not data and len(pending) >= chunk // 2):
-            clip = resample(pcm16_to_float(pending), rate, target_rate)
-            yield start, np.pad(clip, (0, max(0, samples - len(clip))))[:samples]
-            start += samples
-            pending = b""
-        if not data:
-            return
-
-
 def predict_voice(args: argparse.Namespace) -> int:
-    """One JSON line per clip window of each WAV file, or of raw PCM read from stdin (`-`)."""
-    from stressvision.voice.inference import VoiceClassifier, read_windows
+    """One JSON line per clip window of each WAV file, or of audio read from stdin (`-`)."""
+    from stressvision.voice.inference import VoiceClassifier, read_windows, stream_windows
     from stressvision.voice.speakers import SpeakerStatistics
 
     model = VoiceClassifier(args.model, num_threads=args.threads)
@@ -112,7 +94,10 @@ def predict_voice(args: argparse.Namespace) -> int:
         for item in args.inputs:
             if item == "-":
                 rate = args.pcm_rate or model.sample_rate
-                yield "-", featurised(_pcm_windows(sys.stdin.buffer, rate, model.sample_rate, model.samples))
+                yield (
+                    "-",
+                    featurised(stream_windows(sys.stdin.buffer, rate, model.sample_rate, model.samples)),
+                )
                 continue
             for file in _each_file([item], (".wav",)):
                 if isinstance(file, StressVisionError):
@@ -158,10 +143,13 @@ def predict_voice(args: argparse.Namespace) -> int:
         if isinstance(windows, StressVisionError):
             failed(windows)
             continue
-        for start, features in windows:
-            probs = model.classify(features, speaker)
-            line = _prediction(model.classes, probs, file=name, start_s=start / model.sample_rate)
-            print(json.dumps(line), flush=True)
+        try:  # a stream is read as it is scored: its errors come now
+            for start, features in windows:
+                probs = model.classify(features, speaker)
+                line = _prediction(model.classes, probs, file=name, start_s=start / model.sample_rate)
+                print(json.dumps(line), flush=True)
+        except StressVisionError as exc:
+            failed(exc)
     return 1 if failures else 0
 
 
@@ -393,7 +381,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("predict", help="class probabilities for every face in images, or every voice clip")
     p.add_argument(
-        "inputs", nargs="*", help="images, videos, WAV files, folders, or - (raw PCM on stdin, voice)"
+        "inputs",
+        nargs="*",
+        help="images, videos, WAV files, folders, or - (voice: raw PCM or a WAV on stdin)",
     )
     p.add_argument("--camera", type=int, default=None, help="also monitor this camera index (0: the first)")
     p.add_argument("--window", type=float, default=5.0, help="video: seconds the stress score averages over")
@@ -413,7 +403,13 @@ def main(argv: list[str] | None = None) -> int:
         help="find faces on a copy this wide at most (default: 1280 for photos, 320 for video); "
         "faces under about 24 px x image width / this are missed",
     )
-    p.add_argument("--pcm-rate", type=int, default=0, help="sample rate of stdin PCM (default: the model's)")
+    p.add_argument(
+        "--pcm-rate",
+        type=int,
+        default=0,
+        help="sample rate of raw 16-bit mono PCM on stdin (default: the model's); a WAV header on stdin "
+        "gives its own",
+    )
     p.add_argument(
         "--enroll",
         action="append",
@@ -483,6 +479,8 @@ def _version() -> str:
 def _argument_problem(args: argparse.Namespace) -> str | None:
     """The first out-of-range option, as argparse's usage error: a camera index of -1 crashes
     OpenCV, and a threshold of 2 would never raise the alert."""
+    from stressvision.voice.audio import MAX_RATE, MIN_RATE
+
     if args.threads is not None and args.threads < 1:
         return "--threads must be >= 1"
     if args.command != "predict":
@@ -497,7 +495,9 @@ def _argument_problem(args: argparse.Namespace) -> str | None:
         "--threshold must be in (0, 1]": 0 < args.threshold <= 1,
         "--hysteresis must be >= 0 and below --threshold": 0 <= args.hysteresis < args.threshold,
         "--detect-width must be 0 (the default) or >= 48": args.detect_width == 0 or args.detect_width >= 48,
-        "--pcm-rate must be >= 0 (0: the model's)": args.pcm_rate >= 0,
+        f"--pcm-rate must be 0 (the model's) or from {MIN_RATE} to {MAX_RATE}": args.pcm_rate == 0
+        or MIN_RATE <= args.pcm_rate <= MAX_RATE,
+        "- (stdin) can be read once": args.inputs.count("-") <= 1,
     }
     return next((problem for problem, ok in checks.items() if not ok), None)
 

@@ -15,6 +15,7 @@ import pytest
 from stressvision.voice.audio import encode_wav
 from tests.conftest import EMOTIONS_MODEL, PRETRAINED, REAL_EMODB, REAL_FER, STRESS_MODEL
 from tests.conftest import VOICE_MODEL as VOICE
+from tests.test_voice_data import wav_bytes
 
 FACE_MODELS = sorted(p for p in PRETRAINED.glob("face_*") if p.is_dir())
 
@@ -126,3 +127,70 @@ def test_the_stress_card_s_ensemble_figure_is_what_evaluate_measures(fer_private
     assert report["n"] == 3589 and list(report["per_class"]) == ["neutral", "stress", "sad", "happy"]
     figure = f"beside it: **{report['accuracy']:.3f}** (macro F1 {report['macro_f1']:.3f})"
     assert figure in model_card("face_fer2013_stress"), report["accuracy"]
+
+
+def speech_like(seconds: float, rate: int, seed: int = 0) -> np.ndarray:
+    """Syllables whose pitch wanders: enough like speech for the voice model's features."""
+    t = np.arange(round(rate * seconds)) / rate
+    pitch = 160 + 40 * np.sin(2 * np.pi * (0.3 + 0.05 * seed) * t)
+    syllables = np.sin(2 * np.pi * (4 + 0.5 * seed) * t) > 0
+    return (0.3 * np.sin(2 * np.pi * np.cumsum(pitch) / rate) * syllables).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def enrolment(tmp_path_factory) -> Path:
+    """Five 2 s WAVs of one synthetic "speaker", for --enroll."""
+    folder = tmp_path_factory.mktemp("enrol")
+    for seed in range(5):
+        (folder / f"{seed}.wav").write_bytes(encode_wav(speech_like(2.0, 16000, seed), 16000))
+    return folder
+
+
+def predict_voice(enrolment: Path, *args: str, stdin: bytes = b"") -> subprocess.CompletedProcess:
+    """`stressvision predict` with the shipped voice model and `enrolment`; stdin as given."""
+    command = ["predict", "--model", str(VOICE), "--enroll", str(enrolment), *args]
+    return subprocess.run(
+        [sys.executable, "-m", "stressvision.cli", *command], input=stdin, capture_output=True, timeout=300
+    )
+
+
+def test_a_wav_piped_to_stdin_is_read_by_its_header(enrolment: Path, tmp_path: Path):
+    """`arecord ... |` and `cat x.wav |` write a WAV header: its rate, channels and encoding
+    count, not raw 16-bit mono at --pcm-rate; the answer is the file's (up to resampling each
+    window of a stream on its own)."""
+    wav = tmp_path / "speech.wav"
+    wav.write_bytes(wav_bytes(np.stack([speech_like(4.0, 44100, 7)] * 2, axis=1), 44100, bits=24))
+    from_file, piped = (
+        predict_voice(enrolment, str(wav)),
+        predict_voice(enrolment, "-", stdin=wav.read_bytes()),
+    )
+    assert from_file.returncode == 0 and piped.returncode == 0, piped.stderr
+    expected = [json.loads(line) for line in from_file.stdout.splitlines()]
+    got = [json.loads(line) for line in piped.stdout.splitlines()]
+    assert [(line["start_s"], line["label"]) for line in got] == [(0.0, "happy"), (2.0, "happy")]
+    assert [(line["start_s"], line["label"]) for line in expected] == [(0.0, "happy"), (2.0, "happy")]
+    for ours, theirs in zip(got, expected):
+        assert np.allclose(
+            list(ours["probabilities"].values()), list(theirs["probabilities"].values()), atol=0.05
+        )
+
+
+@pytest.mark.parametrize("seconds", [0.0, 0.5])
+def test_a_stream_too_short_to_score_is_one_error_line(enrolment: Path, seconds: float):
+    result = predict_voice(enrolment, "-", stdin=np.zeros(round(16000 * seconds), "<i2").tobytes())
+    assert result.returncode == 1 and result.stdout == b"", result.stderr
+    assert [line for line in result.stderr.decode().splitlines() if line.startswith("error")] == [
+        f"error: -: {seconds:.2f} s of audio, under the 1 s a window needs: nothing scored"
+    ]
+
+
+@pytest.mark.parametrize("rate", ["1", "999", "10000000"])
+def test_an_impossible_pcm_rate_is_a_usage_error(enrolment: Path, rate: str):
+    result = predict_voice(enrolment, "--pcm-rate", rate, "-")
+    assert result.returncode == 2 and "Traceback" not in result.stderr.decode()
+    assert "--pcm-rate must be 0 (the model's) or from 1000 to 768000" in result.stderr.decode()
+
+
+def test_stdin_is_read_once():
+    result = predict_voice(Path("."), "-", "-")
+    assert result.returncode == 2 and "- (stdin) can be read once" in result.stderr.decode()

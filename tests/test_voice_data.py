@@ -383,3 +383,12 @@ def test_speed_perturb_param_errors(value, message):
     with pytest.raises(ParamsError) as error:
         section.float_list("speed_perturb", minimum=0.5, maximum=2.0)
     assert message in str(error.value)
+
+
+def test_a_corpus_leaves_out_hidden_folders_as_the_edge_command_does(tmp_path: Path):
+    """A trash or sync folder's copies (`.Trash-1000/`, `.sync/`) are no clips of the set."""
+    for folder in ("wav", "wav/.Trash-1000/files", ".sync"):
+        (tmp_path / "set" / folder).mkdir(parents=True, exist_ok=True)
+        (tmp_path / "set" / folder / "03a01Wa.wav").write_bytes(encode_wav(tone(), RATE))
+    corpus = read_voice_corpus(tmp_path / "set", RATE, 1.0)
+    assert corpus.files.tolist() == ["wav/03a01Wa.wav"] and not corpus.skipped

@@ -13,12 +13,15 @@ import sys
 import wave
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
 from stressvision.errors import DataError
 
 PCM, IEEE_FLOAT, EXTENSIBLE = 0x0001, 0x0003, 0xFFFE
+ENCODINGS = {(PCM, 8), (PCM, 16), (PCM, 24), (PCM, 32), (IEEE_FLOAT, 32), (IEEE_FLOAT, 64)}  # (tag, bits)
+MIN_RATE, MAX_RATE = 1000, 768_000  # sample rates outside these are a corrupt header or a typo
 MIN_SECONDS = 0.1  # shorter than this holds no usable speech
 # A data size this large is a placeholder: a recorder writing to a pipe (arecord, ffmpeg) cannot
 # know the length, so a file holding less is not cut off.
@@ -33,6 +36,34 @@ class AudioError(DataError):
         super().__init__(f"{source}: {reason}")
 
 
+@dataclass(frozen=True)
+class AudioFormat:
+    """How samples are stored: a WAV's `fmt ` chunk, or raw PCM's agreed format."""
+
+    tag: int  # PCM or IEEE_FLOAT
+    channels: int
+    rate: int
+    bits: int
+
+    @property
+    def frame_bytes(self) -> int:
+        return self.channels * (self.bits // 8)
+
+
+def _format(body: bytes, source: str) -> AudioFormat:
+    """A `fmt ` chunk's format, checked: one this reader cannot decode is an AudioError."""
+    if len(body) < 16:
+        raise AudioError(source, "corrupt WAV header")
+    tag, channels, rate, _, _, bits = struct.unpack("<HHIIHH", body[:16])
+    if tag == EXTENSIBLE and len(body) >= 26:
+        tag = struct.unpack("<H", body[24:26])[0]
+    if channels < 1 or not MIN_RATE <= rate <= MAX_RATE:
+        raise AudioError(source, "corrupt WAV header")
+    if (tag, bits) not in ENCODINGS:
+        raise AudioError(source, f"unsupported WAV encoding (format {tag}, {bits} bits)")
+    return AudioFormat(tag, channels, rate, bits)
+
+
 def decode_wav(data: bytes, source: str = "<bytes>") -> tuple[np.ndarray, int, float]:
     """Float32 samples in [-1, 1], shape (frames, channels), the sample rate, and the seconds of
     audio the header promises but the file lacks (0 unless it is a cut-off copy)."""
@@ -44,29 +75,21 @@ def decode_wav(data: bytes, source: str = "<bytes>") -> tuple[np.ndarray, int, f
         chunk_id, size = data[pos : pos + 4], struct.unpack("<I", data[pos + 4 : pos + 8])[0]
         body = data[pos + 8 : pos + 8 + size]
         if chunk_id == b"fmt ":
-            if len(body) < 16:
-                raise AudioError(source, "corrupt WAV header")
-            tag, channels, rate, _, _, bits = struct.unpack("<HHIIHH", body[:16])
-            if tag == EXTENSIBLE and len(body) >= 26:
-                tag = struct.unpack("<H", body[24:26])[0]
-            fmt = (tag, channels, rate, bits)
+            fmt = _format(body, source)
         elif chunk_id == b"data":
             if fmt is None:
                 raise AudioError(source, "corrupt WAV header")
-            samples = _samples(body, *fmt, source=source)
-            _, channels, rate, bits = fmt
             missing = size - len(body) if size < STREAMED_SIZE else 0
-            return samples, rate, missing / (rate * channels * (bits // 8))
+            return decode_frames(body, fmt), fmt.rate, missing / (fmt.rate * fmt.frame_bytes)
         pos += 8 + size + (size & 1)
     raise AudioError(source, "corrupt WAV (no audio data)")
 
 
-def _samples(body: bytes, tag: int, channels: int, rate: int, bits: int, source: str) -> np.ndarray:
-    if channels < 1 or rate < 1000:
-        raise AudioError(source, "corrupt WAV header")
-    width = bits // 8
-    frame = width * channels
-    body = body[: len(body) - len(body) % frame] if frame else b""
+def decode_frames(body: bytes, fmt: AudioFormat) -> np.ndarray:
+    """Float32 samples in [-1, 1], shape (frames, channels), of whole frames in `fmt`
+    (a trailing partial frame is dropped)."""
+    body = body[: len(body) - len(body) % fmt.frame_bytes]
+    tag, bits = fmt.tag, fmt.bits
     if tag == PCM and bits == 8:
         x = (np.frombuffer(body, np.uint8).astype(np.float32) - 128.0) / 128.0
     elif tag == PCM and bits == 16:
@@ -76,12 +99,30 @@ def _samples(body: bytes, tag: int, channels: int, rate: int, bits: int, source:
         x = ((b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)) << 8 >> 8).astype(np.float32) / 8388608.0
     elif tag == PCM and bits == 32:
         x = np.frombuffer(body, "<i4").astype(np.float32) / 2147483648.0
-    elif tag == IEEE_FLOAT and bits in (32, 64):
+    else:  # IEEE_FLOAT, 32 or 64 bits
         x = np.frombuffer(body, "<f4" if bits == 32 else "<f8").astype(np.float32)
         x = np.nan_to_num(np.clip(x, -1.0, 1.0))
-    else:
-        raise AudioError(source, f"unsupported WAV encoding (format {tag}, {bits} bits)")
-    return x.reshape(-1, channels)
+    return x.reshape(-1, fmt.channels)
+
+
+def stream_format(stream: BinaryIO, raw_rate: int, source: str = "-") -> tuple[AudioFormat, bytes]:
+    """The format of audio read from a stream, and the first of its audio bytes: a WAV header
+    (what `arecord` and `ffmpeg` write to a pipe) is read past and obeyed; anything else is
+    raw 16-bit mono PCM at `raw_rate`."""
+    head = stream.read(12)
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return AudioFormat(PCM, 1, raw_rate, 16), head
+    fmt = None
+    while len(header := stream.read(8)) == 8:
+        chunk_id, size = header[:4], struct.unpack("<I", header[4:])[0]
+        if chunk_id == b"data":
+            if fmt is None:
+                raise AudioError(source, "corrupt WAV header")
+            return fmt, b""
+        body = stream.read(size + (size & 1))
+        if chunk_id == b"fmt ":
+            fmt = _format(body[:size], source)
+    raise AudioError(source, "corrupt WAV (no audio data)")
 
 
 def resample(signal: np.ndarray, rate: int, target_rate: int) -> np.ndarray:
@@ -152,12 +193,6 @@ def read_recording_file(path: str | os.PathLike, sample_rate: int) -> np.ndarray
             file=sys.stderr,
         )
     return recording.signal
-
-
-def pcm16_to_float(raw: bytes) -> np.ndarray:
-    """Raw little-endian 16-bit mono PCM (what `arecord -f S16_LE` writes) as float samples."""
-    raw = raw[: len(raw) - len(raw) % 2]
-    return np.frombuffer(raw, "<i2").astype(np.float32) / 32768.0
 
 
 def encode_wav(signal: np.ndarray, sample_rate: int) -> bytes:

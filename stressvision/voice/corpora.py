@@ -173,17 +173,18 @@ def read_voice_corpus(
 ) -> VoiceClips:
     """Every labelled WAV of a corpus as fixed-length clips; unusable files are counted, not fatal.
 
-    Files that are not WAVs (by extension), or whose names follow no known naming, are
-    skipped with a reason, as are corrupt, silent and too-short recordings; cut-off files are
-    kept, with the seconds they lack in `missing_seconds`.
+    Hidden files and folders are left out. Files that are not WAVs (by extension), or whose
+    names follow no known naming, are skipped with a reason, as are corrupt, silent and
+    too-short recordings; cut-off files are kept, with the seconds they lack in `missing_seconds`.
     """
     clips, emotions, speakers, files, missing_seconds = [], [], [], [], []
     skipped: Counter[str] = Counter()
     length = round(sample_rate * clip_seconds)
     for name, read in iter_wav_members(source):
-        base = PurePosixPath(name).name
-        if base.startswith(".") or "__MACOSX" in name:
+        parts = PurePosixPath(name).parts
+        if any(part.startswith(".") for part in parts) or "__MACOSX" in parts:  # ._x.wav, .Trash/
             continue
+        base = parts[-1]
         if not base.lower().endswith(".wav"):
             skipped["not a .wav file"] += 1
             continue

@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import BinaryIO
 
 import numpy as np
 
@@ -124,3 +125,34 @@ def read_windows(path: str | os.PathLike, sample_rate: int, samples: int) -> lis
             file=sys.stderr,
         )
     return clip_windows(signal, samples)
+
+
+def stream_windows(
+    stream: BinaryIO, raw_rate: int, sample_rate: int, samples: int, source: str = "-"
+) -> Iterator[tuple[int, np.ndarray]]:
+    """(start sample, clip) windows of audio read from a stream (`stream_format`: a WAV header,
+    else raw 16-bit mono PCM at `raw_rate`), each as soon as it is complete; a last partial one
+    counts when it holds `min_window_samples`. A stream too short for any window is an
+    AudioError, so that an empty answer is not taken for one."""
+    from stressvision.voice.audio import AudioError, decode_frames, resample, stream_format
+
+    fmt, pending = stream_format(stream, raw_rate, source)
+    chunk = round(samples * fmt.rate / sample_rate) * fmt.frame_bytes  # bytes of one window
+    least = round(min_window_samples(samples) * fmt.rate / sample_rate) * fmt.frame_bytes
+    start = 0
+    while True:
+        data = stream.read(chunk - len(pending))
+        pending += data
+        if len(pending) >= chunk or (not data and len(pending) >= least):
+            clip = resample(decode_frames(pending, fmt).mean(axis=1), fmt.rate, sample_rate)
+            yield start, np.pad(clip, (0, max(0, samples - len(clip))))[:samples]
+            start += samples
+            pending = b""
+        if not data:
+            break
+    if not start:
+        seconds = len(pending) / (fmt.rate * fmt.frame_bytes)
+        least_s = min_window_samples(samples) / sample_rate
+        raise AudioError(
+            source, f"{seconds:.2f} s of audio, under the {least_s:g} s a window needs: nothing scored"
+        )
