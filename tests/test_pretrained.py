@@ -175,6 +175,36 @@ def test_a_wav_piped_to_stdin_is_read_by_its_header(enrolment: Path, tmp_path: P
         )
 
 
+def test_a_dc_offset_changes_no_answer(tmp_path: Path):
+    """A constant offset (cheap microphones and sound cards add one) is not speech: the features
+    read it as energy and voicing unless it is removed, in files and in streams alike. The
+    speech has a noise floor, as a microphone's has (digital silence is not the test)."""
+    rng = np.random.default_rng(0)
+
+    def recorded(seconds: float, seed: int) -> np.ndarray:
+        speech = speech_like(seconds, 16000, seed)
+        return speech + rng.normal(0, 0.003, speech.shape).astype(np.float32)
+
+    (tmp_path / "me").mkdir()
+    for seed in range(5):
+        (tmp_path / "me" / f"{seed}.wav").write_bytes(encode_wav(recorded(2.0, seed), 16000))
+    speech = recorded(4.0, 7)
+    (tmp_path / "clean.wav").write_bytes(encode_wav(speech, 16000))
+    offset = encode_wav(speech + 0.05, 16000)
+    (tmp_path / "offset.wav").write_bytes(offset)
+    runs = [
+        predict_voice(tmp_path / "me", str(tmp_path / "clean.wav"), str(tmp_path / "offset.wav")),
+        predict_voice(tmp_path / "me", "-", stdin=(tmp_path / "clean.wav").read_bytes()),
+        predict_voice(tmp_path / "me", "-", stdin=offset),
+    ]
+    assert all(run.returncode == 0 for run in runs), [run.stderr for run in runs]
+    lines = [json.loads(line) for run in runs for line in run.stdout.splitlines()]
+    assert [Path(line["file"]).name for line in lines] == ["clean.wav"] * 2 + ["offset.wav"] * 2 + ["-"] * 4
+    probabilities = [list(line["probabilities"].values()) for line in lines]
+    assert np.allclose(probabilities[2:4], probabilities[0:2], atol=0.02)  # files
+    assert np.allclose(probabilities[6:8], probabilities[4:6], atol=0.02)  # streams
+
+
 @pytest.mark.parametrize("seconds", [0.0, 0.5])
 def test_a_stream_too_short_to_score_is_one_error_line(enrolment: Path, seconds: float):
     result = predict_voice(enrolment, "-", stdin=np.zeros(round(16000 * seconds), "<i2").tobytes())

@@ -125,6 +125,13 @@ def stream_format(stream: BinaryIO, raw_rate: int, source: str = "-") -> tuple[A
     raise AudioError(source, "corrupt WAV (no audio data)")
 
 
+def to_mono(samples: np.ndarray) -> np.ndarray:
+    """Frames x channels mixed down to one channel, its DC offset (a constant a cheap microphone
+    or sound card adds) removed: the features would read it as energy and voicing."""
+    mono = samples.mean(axis=1, dtype=np.float64)
+    return (mono - mono.mean()).astype(np.float32) if len(mono) else mono.astype(np.float32)
+
+
 def resample(signal: np.ndarray, rate: int, target_rate: int) -> np.ndarray:
     """Band-limited resampling of a 1-D signal by FFT (no aliasing when downsampling)."""
     if rate == target_rate or len(signal) == 0:
@@ -156,14 +163,14 @@ class Recording:
 def load_recording(data: bytes, sample_rate: int, source: str = "<bytes>") -> Recording:
     """A whole WAV file, mono at `sample_rate`.
 
-    Stereo is mixed down, other rates are resampled; a recording shorter than MIN_SECONDS
+    Stereo is mixed down, the DC offset removed, other rates resampled; a recording shorter than MIN_SECONDS
     or silent throughout is rejected (an AudioError with a reason): it carries no speech.
     A cut-off file (an interrupted copy or recording) is kept, like a trailing partial frame
     always was: the audio it holds is intact, so it is used as a shorter recording, subject to
     the same rules, and `missing_seconds` lets the caller say so.
     """
     samples, rate, missing_seconds = decode_wav(data, source)
-    mono = samples.mean(axis=1)
+    mono = to_mono(samples)
     if len(mono) < MIN_SECONDS * rate:
         raise AudioError(source, f"too short (under {MIN_SECONDS} s)")
     if not np.any(np.abs(mono) > 1e-4):

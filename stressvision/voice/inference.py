@@ -134,7 +134,7 @@ def stream_windows(
     else raw 16-bit mono PCM at `raw_rate`), each as soon as it is complete; a last partial one
     counts when it holds `min_window_samples`. A stream too short for any window is an
     AudioError, so that an empty answer is not taken for one."""
-    from stressvision.voice.audio import AudioError, decode_frames, resample, stream_format
+    from stressvision.voice.audio import AudioError, decode_frames, resample, stream_format, to_mono
 
     fmt, pending = stream_format(stream, raw_rate, source)
     chunk = round(samples * fmt.rate / sample_rate) * fmt.frame_bytes  # bytes of one window
@@ -144,7 +144,7 @@ def stream_windows(
         data = stream.read(chunk - len(pending))
         pending += data
         if len(pending) >= chunk or (not data and len(pending) >= least):
-            clip = resample(decode_frames(pending, fmt).mean(axis=1), fmt.rate, sample_rate)
+            clip = resample(to_mono(decode_frames(pending, fmt)), fmt.rate, sample_rate)
             yield start, np.pad(clip, (0, max(0, samples - len(clip))))[:samples]
             start += samples
             pending = b""
