@@ -110,12 +110,16 @@ def predict_voice(args: argparse.Namespace) -> int:
                     yield str(file), exc
 
     def enrolment_clips(items: list[str]) -> list[np.ndarray]:
-        return [
-            clip.astype(np.float32)
-            for item in items
-            for file in _files(item, (".wav",))
-            for _, clip in read_windows(file, model.sample_rate, model.samples)
-        ]
+        """Every window of the enrolment WAVs; an unreadable one is named and left out (too few
+        clips left is then enrol's one-line error)."""
+        clips = []
+        for file in (file for item in items for file in _files(item, (".wav",))):
+            try:
+                windows = read_windows(file, model.sample_rate, model.samples)
+                clips += [clip.astype(np.float32) for _, clip in windows]
+            except StressVisionError as exc:
+                print(f"warning: {exc}; left out of the enrolment", file=sys.stderr)
+        return clips
 
     failures = 0
 

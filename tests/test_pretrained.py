@@ -205,6 +205,19 @@ def test_a_dc_offset_changes_no_answer(tmp_path: Path):
     assert np.allclose(probabilities[6:8], probabilities[4:6], atol=0.02)  # streams
 
 
+def test_an_unreadable_enrolment_file_is_named_and_left_out(enrolment: Path, tmp_path: Path):
+    folder = tmp_path / "me"
+    folder.mkdir()
+    for wav in enrolment.glob("*.wav"):
+        (folder / wav.name).write_bytes(wav.read_bytes())
+    (folder / "broken.wav").write_bytes(b"RIFF\x00\x00")
+    (tmp_path / "speech.wav").write_bytes(encode_wav(speech_like(2.0, 16000, 3), 16000))
+    result = predict_voice(folder, str(tmp_path / "speech.wav"))
+    assert result.returncode == 0 and len(result.stdout.splitlines()) == 1, result.stderr
+    assert f"warning: {folder / 'broken.wav'}: " in result.stderr.decode()
+    assert "left out of the enrolment" in result.stderr.decode()
+
+
 @pytest.mark.parametrize("seconds", [0.0, 0.5])
 def test_a_stream_too_short_to_score_is_one_error_line(enrolment: Path, seconds: float):
     result = predict_voice(enrolment, "-", stdin=np.zeros(round(16000 * seconds), "<i2").tobytes())
