@@ -458,8 +458,15 @@ def main(argv: list[str] | None = None) -> int:
         if voice and len(args.models) > 1:
             raise StressVisionError(f"{voice[0]} is a voice model; it runs alone: give one --model")
         args.voice = bool(voice)  # read once: predict and evaluate branch on it
-        if args.tta is not None and voice:
-            raise StressVisionError("--tta augments face images; leave it out for a voice model")
+        face_only = {
+            "--tta": args.tta is not None,
+            "--no-detect": getattr(args, "no_detect", False),
+            "--every": getattr(args, "every", 1) != 1,
+            "--detect-width": getattr(args, "detect_width", 0),
+        }
+        given = [name for name, used in face_only.items() if used]
+        if given and voice:
+            raise StressVisionError(f"{given[0]} is for face models; leave it out for a voice model")
         return args.func(args)
     except StressVisionError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import struct
 import zipfile
 from pathlib import Path
@@ -30,7 +31,7 @@ from stressvision.voice.corpora import (
     speaker_naming,
 )
 from stressvision.voice.download import CORPUS_FILE, fetch_voice_corpus
-from stressvision.voice.inference import clip_windows, read_windows
+from stressvision.voice.inference import clip_windows, read_windows, stream_windows
 from stressvision.voice.sample_voices import write_sample_corpus
 from stressvision.voice.speakers import SpeakerSplitConfig, assign_speakers, speaker_folds, too_few_clips
 from tests.conftest import REAL_EMODB
@@ -107,6 +108,7 @@ def test_clips_are_centre_cropped_or_zero_padded_to_the_param_length():
         (wav_bytes(tone(), RATE)[:36], "corrupt WAV (no audio data)"),
         (encode_wav(tone(seconds=0.05), RATE), "too short (under 0.1 s)"),
         (encode_wav(np.zeros(RATE, np.float32), RATE), "silent"),
+        (encode_wav(np.full(RATE, 0.05, np.float32), RATE), "silent"),  # a DC offset alone
         (wav_bytes(tone(), RATE, tag=6, bits=8), "unsupported WAV encoding (format 6, 8 bits)"),
     ],
 )
@@ -392,3 +394,19 @@ def test_a_corpus_leaves_out_hidden_folders_as_the_edge_command_does(tmp_path: P
         (tmp_path / "set" / folder / "03a01Wa.wav").write_bytes(encode_wav(tone(), RATE))
     corpus = read_voice_corpus(tmp_path / "set", RATE, 1.0)
     assert corpus.files.tolist() == ["wav/03a01Wa.wav"] and not corpus.skipped
+
+
+def test_a_file_and_a_stream_of_it_give_the_same_clips_with_the_dc_offset_removed(tmp_path: Path):
+    """Each window's own DC offset goes (the mean of the audio it holds, not of its padding), so
+    streaming a file cuts the same model inputs as reading it, offset or not."""
+    signal = tone(seconds=4.5) * 0.5 + 0.04
+    path = tmp_path / "offset.wav"
+    path.write_bytes(encode_wav(signal, RATE))
+    from_file = read_windows(path, RATE, RATE * 2)
+    streamed = list(stream_windows(io.BytesIO(path.read_bytes()), RATE, RATE, RATE * 2))
+    assert [start for start, _ in from_file] == [start for start, _ in streamed] == [0, RATE * 2]
+    for (_, a), (_, b) in zip(from_file, streamed):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+        assert abs(a.mean()) < 1e-6
+    short = load_clip(encode_wav(tone(seconds=0.5) * 0.5 + 0.04, RATE), RATE, 1.0)
+    assert abs(short[: RATE // 2].mean()) < 1e-6 and not short[RATE // 2 :].any()  # padding stays 0

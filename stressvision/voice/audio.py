@@ -125,13 +125,6 @@ def stream_format(stream: BinaryIO, raw_rate: int, source: str = "-") -> tuple[A
     raise AudioError(source, "corrupt WAV (no audio data)")
 
 
-def to_mono(samples: np.ndarray) -> np.ndarray:
-    """Frames x channels mixed down to one channel, its DC offset (a constant a cheap microphone
-    or sound card adds) removed: the features would read it as energy and voicing."""
-    mono = samples.mean(axis=1, dtype=np.float64)
-    return (mono - mono.mean()).astype(np.float32) if len(mono) else mono.astype(np.float32)
-
-
 def resample(signal: np.ndarray, rate: int, target_rate: int) -> np.ndarray:
     """Band-limited resampling of a 1-D signal by FFT (no aliasing when downsampling)."""
     if rate == target_rate or len(signal) == 0:
@@ -152,6 +145,16 @@ def fix_length(signal: np.ndarray, length: int) -> np.ndarray:
     return np.pad(signal, (0, length - len(signal)))
 
 
+def model_clip(signal: np.ndarray, length: int) -> np.ndarray:
+    """The model's input from a recording or a window of one: `fix_length`, with the DC offset
+    of the audio it holds removed (the mean of that audio, not of the padding), so that a file,
+    its windows and a stream cut into the same windows give the same clips."""
+    held = fix_length(signal, length) if len(signal) > length else signal
+    if len(held):
+        held = (held - held.mean(dtype=np.float64)).astype(np.float32)
+    return fix_length(held, length)
+
+
 @dataclass(frozen=True)
 class Recording:
     """A WAV file's audio, and how much of it the file lost."""
@@ -163,24 +166,24 @@ class Recording:
 def load_recording(data: bytes, sample_rate: int, source: str = "<bytes>") -> Recording:
     """A whole WAV file, mono at `sample_rate`.
 
-    Stereo is mixed down, the DC offset removed, other rates resampled; a recording shorter than MIN_SECONDS
+    Stereo is mixed down, other rates are resampled; a recording shorter than MIN_SECONDS
     or silent throughout is rejected (an AudioError with a reason): it carries no speech.
     A cut-off file (an interrupted copy or recording) is kept, like a trailing partial frame
     always was: the audio it holds is intact, so it is used as a shorter recording, subject to
     the same rules, and `missing_seconds` lets the caller say so.
     """
     samples, rate, missing_seconds = decode_wav(data, source)
-    mono = to_mono(samples)
+    mono = samples.mean(axis=1)
     if len(mono) < MIN_SECONDS * rate:
         raise AudioError(source, f"too short (under {MIN_SECONDS} s)")
-    if not np.any(np.abs(mono) > 1e-4):
+    if not np.any(np.abs(mono - mono.mean()) > 1e-4):  # a DC offset alone is silence too
         raise AudioError(source, "silent")
     return Recording(resample(mono, rate, sample_rate), missing_seconds)
 
 
 def load_clip(data: bytes, sample_rate: int, clip_seconds: float, source: str = "<bytes>") -> np.ndarray:
     """A WAV file as the model's input: mono, at `sample_rate`, exactly `clip_seconds` long."""
-    return fix_length(load_recording(data, sample_rate, source).signal, round(sample_rate * clip_seconds))
+    return model_clip(load_recording(data, sample_rate, source).signal, round(sample_rate * clip_seconds))
 
 
 def read_recording_file(path: str | os.PathLike, sample_rate: int) -> np.ndarray:

@@ -19,7 +19,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from stressvision.errors import DataError
-from stressvision.voice.audio import AudioError, fix_length, load_recording
+from stressvision.voice.audio import AudioError, load_recording, model_clip
 
 # Every emotion the supported corpora use, under one spelling.
 VOICE_EMOTIONS: tuple[str, ...] = (
@@ -197,7 +197,7 @@ def read_voice_corpus(
         except AudioError as exc:
             skipped[exc.reason] += 1
             continue
-        clip = fix_length(recording.signal, length)
+        clip = model_clip(recording.signal, length)
         clips.append(np.round(clip * 32767).astype(np.int16))
         missing_seconds.append(recording.missing_seconds)
         emotions.append(VOICE_EMOTIONS.index(label.emotion))

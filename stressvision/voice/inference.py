@@ -102,12 +102,12 @@ def min_window_samples(samples: int) -> int:
 def clip_windows(signal: np.ndarray, samples: int) -> list[tuple[int, np.ndarray]]:
     """(start sample, clip) windows of a recording: one centred clip when it is short, else
     consecutive clips; a last partial window counts when it holds `min_window_samples`."""
-    from stressvision.voice.audio import fix_length
+    from stressvision.voice.audio import model_clip
 
     if len(signal) <= samples:
-        return [(0, fix_length(signal, samples))]
+        return [(0, model_clip(signal, samples))]
     starts = range(0, len(signal) - min_window_samples(samples) + 1, samples)
-    return [(start, fix_length(signal[start : start + samples], samples)) for start in starts]
+    return [(start, model_clip(signal[start : start + samples], samples)) for start in starts]
 
 
 def read_windows(path: str | os.PathLike, sample_rate: int, samples: int) -> list[tuple[int, np.ndarray]]:
@@ -134,7 +134,13 @@ def stream_windows(
     else raw 16-bit mono PCM at `raw_rate`), each as soon as it is complete; a last partial one
     counts when it holds `min_window_samples`. A stream too short for any window is an
     AudioError, so that an empty answer is not taken for one."""
-    from stressvision.voice.audio import AudioError, decode_frames, resample, stream_format, to_mono
+    from stressvision.voice.audio import (
+        AudioError,
+        decode_frames,
+        model_clip,
+        resample,
+        stream_format,
+    )
 
     fmt, pending = stream_format(stream, raw_rate, source)
     chunk = round(samples * fmt.rate / sample_rate) * fmt.frame_bytes  # bytes of one window
@@ -144,8 +150,8 @@ def stream_windows(
         data = stream.read(chunk - len(pending))
         pending += data
         if len(pending) >= chunk or (not data and len(pending) >= least):
-            clip = resample(to_mono(decode_frames(pending, fmt)), fmt.rate, sample_rate)
-            yield start, np.pad(clip, (0, max(0, samples - len(clip))))[:samples]
+            clip = resample(decode_frames(pending, fmt).mean(axis=1), fmt.rate, sample_rate)
+            yield start, model_clip(clip[:samples], samples)
             start += samples
             pending = b""
         if not data:
