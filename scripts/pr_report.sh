@@ -18,7 +18,15 @@ echo
 echo "### Params"
 table "_no param changes_" dvc params diff --md "$base"
 echo
-echo "### Metrics"
+echo "### Key metrics"
+echo
+python -m stressvision.compare "$base" --markdown
+echo
+echo "<details><summary>All changed metrics</summary>"
+echo
 table "_no metric changes_" dvc metrics diff --md --precision 6 "$base"
 echo
-echo "Deployment KPIs: \`kpi.*.pass\` in metrics/benchmark.json. Plots: \`dvc plots diff $base\`."
+echo "</details>"
+echo
+echo "Deployment KPIs: \`kpi.*.pass\` in metrics/benchmark.json. Plots: \`dvc plots diff $base\`;"
+echo "one page with both: \`python -m stressvision.compare $base\`."

@@ -45,7 +45,7 @@ def main() -> None:
     stages = {
         "mapped": meta["mapped"],
         "train": report["before"],
-        "balanced_train": report["after"],
+        "balanced train": report["after"],
         "val": split_meta["val"]["classes"],
         "test": split_meta["test"]["classes"],
     }

@@ -1,6 +1,7 @@
 """One HTML page comparing the workspace with another revision: params, metrics and plots.
 
     python -m stressvision.compare main [--out dvc_plots/compare]
+    python -m stressvision.compare main --markdown     # the key metrics table of scripts/pr_report.sh
 
 It puts `dvc params diff` and `dvc metrics diff` tables above the plots of `dvc plots diff`
 (training curves, confusion matrices per revision, class counts, latency, accuracy against
@@ -57,13 +58,24 @@ def _dvc_json(*args: str) -> dict:
     return json.loads(result.stdout or "{}")
 
 
+def _text(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else ("–" if value is None else str(value))
+
+
 def _cell(value) -> str:
-    if isinstance(value, float):
-        return f'<td class="num">{value:.4g}</td>'
-    return f'<td class="num">{html.escape(str(value))}</td>' if value is not None else "<td>–</td>"
+    return "<td>–</td>" if value is None else f'<td class="num">{html.escape(_text(value))}</td>'
 
 
 LOWER_IS_BETTER = ("_ms", "size_mb", "loss", "seconds")  # green when these go down
+
+
+def judgement(key: str, delta) -> str | None:
+    """Whether a numeric change of metric `key` (kpi.X.value judged as X) is "better" or
+    "worse"; None when it did not change or is not a number."""
+    if not isinstance(delta, (int, float)) or isinstance(delta, bool) or not delta:
+        return None
+    lower_is_better = key.removesuffix(".value").endswith(LOWER_IS_BETTER)
+    return "better" if (delta < 0) == lower_is_better else "worse"
 
 
 def diff_table(diff: dict, base: str, kind: str, judge: bool = True) -> str:
@@ -73,11 +85,8 @@ def diff_table(diff: dict, base: str, kind: str, judge: bool = True) -> str:
     for path, entries in sorted(diff.items()):
         for key, change in sorted(entries.items()):
             delta = change.get("diff")
-            css = ""
-            if judge and isinstance(delta, (int, float)) and not isinstance(delta, bool) and delta:
-                lower_is_better = key.removesuffix(".value").endswith(LOWER_IS_BETTER)  # kpi.X.value
-                better = delta < 0 if lower_is_better else delta > 0
-                css = ' class="num up"' if better else ' class="num down"'
+            verdict = judgement(key, delta) if judge else None
+            css = {"better": ' class="num up"', "worse": ' class="num down"', None: ""}[verdict]
             delta_cell = f"<td{css}>{delta:+.4g}</td>" if css else _cell(delta)
             rows.append(
                 f"<tr><td>{html.escape(path)}</td><td>{html.escape(key)}</td>"
@@ -103,12 +112,34 @@ def key_metrics(diff: dict) -> dict:
     }
 
 
+def markdown_key_metrics(diff: dict, base: str) -> str:
+    """The deciding metrics of a `dvc metrics diff --all --json` result as a markdown table,
+    unchanged ones too (a KPI that still passes is news a reviewer wants), worse changes marked."""
+    rows = []
+    for path, entries in sorted(key_metrics(diff).items()):
+        for key, change in sorted(entries.items()):
+            delta = change.get("diff")
+            verdict = judgement(key, delta)
+            old, new = (_text(change.get(side)) for side in ("old", "new"))
+            change_cell = f"{delta:+.4g} ({verdict})" if verdict else ""
+            rows.append(f"| {path} | {key} | {old} | {new} | {change_cell} |")
+    if not rows:
+        return "_no key metrics in either revision_"
+    head = f"| file | metric | {base} | workspace | change |\n| --- | --- | ---: | ---: | ---: |"
+    return "\n".join([head, *rows])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("base", help="git revision to compare the workspace with (branch, tag, commit)")
     parser.add_argument("--out", default="dvc_plots/compare", help="output folder (index.html)")
+    parser.add_argument(
+        "--markdown",
+        action="store_true",
+        help="print the key metrics (unchanged too) as a markdown table instead (the PR report's headline)",
+    )
     args = parser.parse_args()
 
     known = subprocess.run(
@@ -116,6 +147,9 @@ def main() -> None:
     )
     if known.returncode != 0:
         sys.exit(f"error: {args.base}: not a git revision here (give a branch, tag or commit)")
+    if args.markdown:
+        print(markdown_key_metrics(_dvc_json("metrics", "diff", "--all", args.base), args.base))
+        return
     metrics = _dvc_json("metrics", "diff", args.base)
     tables = (
         diff_table(_dvc_json("params", "diff", args.base), args.base, "Params", judge=False)

@@ -26,6 +26,17 @@ def _save(fig, path: str | os.PathLike) -> None:
     _pyplot().close(fig)
 
 
+MARKED_STEPS = 100  # training curves with more steps than this get no markers and a log step axis
+
+
+def _text_colour(background: Sequence[float]) -> str:
+    """Black or white, whichever contrasts more with an RGB(A) `background` (WCAG luminance)."""
+    rgb = np.asarray(background[:3], float)
+    linear = np.where(rgb <= 0.03928, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    luminance = float(linear @ [0.2126, 0.7152, 0.0722])
+    return "black" if (luminance + 0.05) / 0.05 >= 1.05 / (luminance + 0.05) else "white"
+
+
 def write_history_csv(history: dict[str, list[float]], path: str | os.PathLike) -> None:
     """One row per epoch (1-based), one column per Keras metric."""
     keys = list(history)
@@ -49,13 +60,19 @@ def plot_training_curves(
     plt = _pyplot()
     epochs = np.arange(1, len(history["loss"]) + 1)
     best = kept_epoch or int(np.argmax(history["val_accuracy"])) + 1
+    # many steps (L-BFGS): no markers, which would merge into a band, and a log axis that
+    # shows the first steps, where all the change is
+    many = len(epochs) > MARKED_STEPS
+    style = {"linewidth": 1.5} if many else {"marker": "o", "ms": 3}
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, metric in zip(axes, ("loss", "accuracy")):
-        ax.plot(epochs, history[metric], marker="o", ms=3, label=f"train {metric}")
+        ax.plot(epochs, history[metric], label=f"train {metric}", **style)
         if f"val_{metric}" in history:
-            ax.plot(epochs, history[f"val_{metric}"], marker="o", ms=3, label=f"validation {metric}")
+            ax.plot(epochs, history[f"val_{metric}"], label=f"validation {metric}", **style)
+        if many:
+            ax.set_xscale("log")
         ax.axvline(best, color="grey", linestyle="--", linewidth=1, label=f"{kept_label} ({best})")
-        ax.set_xlabel(step_name)
+        ax.set_xlabel(f"{step_name} (log scale)" if many else step_name)
         ax.set_ylabel(metric)
         ax.set_title(f"{metric} per {step_name}")
         ax.grid(alpha=0.3)
@@ -83,7 +100,7 @@ def plot_confusion_matrix(
     ax.set_title(title)
     for i in range(len(classes)):
         for j in range(len(classes)):
-            colour = "white" if normalised[i, j] > 0.55 else "black"
+            colour = _text_colour(image.cmap(image.norm(normalised[i, j])))
             ax.text(
                 j,
                 i,
@@ -125,6 +142,6 @@ def plot_class_counts(
     ax.set_ylabel(unit)
     ax.set_title(title)
     ax.margins(y=0.18)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars, never on them
     ax.grid(axis="y", alpha=0.3)
     _save(fig, path)

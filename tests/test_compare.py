@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from stressvision.compare import diff_table
+from stressvision.compare import diff_table, markdown_key_metrics
 from tests.conftest import ROOT, git, run
 
 
@@ -31,6 +31,28 @@ def test_changes_are_coloured_by_which_way_is_better():
     assert 'class="num down"' in rows["kpi.size_mb.value"] and 'class="num up"' in rows["kpi.accuracy.value"]
     params = diff_table({"params.yaml": {"train.input_size": change(120, 96)}}, "main", "Params", judge=False)
     assert "train.input_size" in params and "num up" not in params and "num down" not in params
+
+
+def test_the_markdown_headline_keeps_unchanged_kpis_and_says_which_way_changes_go():
+    metrics = {  # as `dvc metrics diff --all --json` gives them: unchanged entries have no diff
+        "metrics/benchmark.json": {
+            "kpi.all_pass": {"old": False, "new": False},
+            "kpi.size_mb.value": change(1.2, 1.5),
+            "int8.p95_ms": change(0.53, 0.04),
+            "int8.fps": change(100.0, 200.0),  # not a deciding metric: left to the full table
+        },
+        "metrics/voice/evaluate.json": {"accuracy": {"old": 0.8280, "new": 0.8280, "diff": 0}},
+        "metrics/train.json": {"train_seconds": change(60.0, 50.0)},
+    }
+    assert markdown_key_metrics(metrics, "main").splitlines() == [
+        "| file | metric | main | workspace | change |",
+        "| --- | --- | ---: | ---: | ---: |",
+        "| metrics/benchmark.json | int8.p95_ms | 0.53 | 0.04 | -0.49 (better) |",
+        "| metrics/benchmark.json | kpi.all_pass | False | False |  |",
+        "| metrics/benchmark.json | kpi.size_mb.value | 1.2 | 1.5 | +0.3 (worse) |",
+        "| metrics/voice/evaluate.json | accuracy | 0.828 | 0.828 |  |",
+    ]
+    assert markdown_key_metrics({}, "main") == "_no key metrics in either revision_"
 
 
 def compare(*args: str, cwd) -> subprocess.CompletedProcess:

@@ -274,6 +274,8 @@ def test_metrics_diff_shows_the_change_against_the_commit(pipeline_project: Path
     assert steps["Report"]["run"].startswith("bash scripts/pr_report.sh")
     report = run(["bash", "scripts/pr_report.sh", "HEAD"], pipeline_project).stdout
     assert "| train.epochs" in report and "| metrics/train.json" in report
+    headline = report.split("### Key metrics")[1].split("<details>")[0]  # before the full table
+    assert "| metrics/benchmark.json | kpi.all_pass |" in headline and "train_seconds" not in headline
 
     # The comparison page: diff tables above the plots of both revisions.
     run(["python", "-m", "stressvision.compare", "HEAD", "--out", "compare"], pipeline_project)

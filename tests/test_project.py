@@ -118,3 +118,14 @@ def test_a_wheel_holds_every_package_module(tmp_path):
     (wheel,) = (project / "dist").glob("stressvision-*.whl")
     modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "stressvision").rglob("*.py")}
     assert modules <= set(zipfile.ZipFile(wheel).namelist())
+
+
+def test_every_dvc_plot_has_a_title_and_labelled_axes():
+    """Declared plots are titled and name their axes for people, not by CSV column (PNGs excepted)."""
+    for entry in yaml.safe_load((ROOT / "dvc.yaml").read_text())["plots"]:
+        if isinstance(entry, str):
+            assert entry.endswith(".png"), entry
+            continue
+        ((title, spec),) = entry.items()
+        assert spec.get("x_label") and spec.get("y_label"), title
+        assert spec["x_label"] != spec["x"], title

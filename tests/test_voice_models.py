@@ -365,6 +365,19 @@ def test_lbfgs_keeps_the_iteration_best_on_validation_and_stops_early():
     assert (predicted == y_val).mean() == pytest.approx(history["val_accuracy"][best])
 
 
+def test_lbfgs_reports_progress_while_it_runs(monkeypatch, capsys):
+    """A long L-BFGS run is not silent: a progress line at most every PROGRESS_SECONDS."""
+    from stressvision.voice import training
+
+    x, y = separable_clusters(120, 8, 3, seed=4)
+    config = VoiceTrainConfig.from_section(Section("voice_train", LBFGS_PARAMS), "paralinguistic")
+    monkeypatch.setattr(training, "PROGRESS_SECONDS", 0.0)
+    _, history, _ = train_voice_model(config, (x[:90], y[:90]), (x[90:], y[90:]), 3, "unused")
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("lbfgs: iteration")]
+    assert len(lines) == len(history["loss"])
+    assert lines[0].startswith("lbfgs: iteration 1/500, loss ") and "val_accuracy" in lines[0]
+
+
 def test_fit_softmax_regression_stops_at_max_iterations_and_says_it_did_not_converge():
     x, y = separable_clusters(200, 20, 3, seed=3)
     short = fit_softmax_regression(x, y, 3, l2=1e-4, max_iterations=3)

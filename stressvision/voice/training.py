@@ -32,6 +32,7 @@ MODEL_FEATURES = {
 LR_SCHEDULES = ("constant", "cosine")
 L2_MODELS = ("functionals_mlp", "linear_softmax")  # the models whose dense layers take voice_train.l2
 SOLVERS = ("adam", "lbfgs")  # lbfgs: the convex linear_softmax only, solved to its optimum
+PROGRESS_SECONDS = 10.0  # lbfgs: at most one progress line this often (a run is silent otherwise)
 
 
 @dataclass(frozen=True)
@@ -274,6 +275,11 @@ def _train_lbfgs(
         for key, value in logs.items():
             history.setdefault(key, []).append(value)
         callbacks.on_epoch_end(fit.iterations - 1, logs)
+        if time.perf_counter() - last_report[0] >= PROGRESS_SECONDS:
+            last_report[0] = time.perf_counter()
+            shown = ", ".join(f"{key} {value:.4f}" for key, value in logs.items())
+            elapsed = last_report[0] - started
+            print(f"lbfgs: iteration {fit.iterations}/{config.epochs}, {shown}, {elapsed:.0f}s", flush=True)
         if config.keep == "last" or not kept or logs["val_accuracy"] > max(history["val_accuracy"][:-1]):
             kept[:] = [fit]
         best = int(np.argmax(history["val_accuracy"])) if validate else fit.iterations - 1
@@ -281,6 +287,7 @@ def _train_lbfgs(
         return stopped_early[0]
 
     started = time.perf_counter()
+    last_report = [started]
     callbacks.on_train_begin()
     final = fit_softmax_regression(x, y, num_classes, config.l2, weights, config.epochs, on_iteration)
     callbacks.on_train_end()
