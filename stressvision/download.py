@@ -50,12 +50,21 @@ def pack_folder(folder: Path, destination: Path) -> Path:
     return destination
 
 
-def _check_not_empty(names: list[str], source: str | os.PathLike) -> None:
-    if not names:
-        raise DataError(
-            f"{source}: holds no files; set download.fer2013_archive to your copy of the Kaggle "
-            "msambare/fer2013 zip (or fer2013.csv)"
-        )
+FER_ARCHIVE_HINT = (
+    "set download.fer2013_archive to your copy of the Kaggle msambare/fer2013 zip (or fer2013.csv)"
+)
+
+
+def check_not_empty(source: str | os.PathLike, hint: str = FER_ARCHIVE_HINT) -> None:
+    """A zip or folder with no files is named here, where it is given, not a stage later."""
+    source = Path(source)
+    if source.is_dir():
+        empty = not any(p.is_file() for p in source.rglob("*"))
+    else:
+        with zipfile.ZipFile(source) as archive:
+            empty = all(e.is_dir() for e in archive.infolist())
+    if empty:
+        raise DataError(f"{source}: holds no files; {hint}")
 
 
 def copy_local_archive(source: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
@@ -67,14 +76,12 @@ def copy_local_archive(source: str | os.PathLike, out_dir: str | os.PathLike) ->
     destination = Path(out_dir) / raw_file_name(source)
     if destination.suffix == ".zip":
         try:
-            with zipfile.ZipFile(source) as archive:
-                names = [e.filename for e in archive.infolist() if not e.is_dir()]
+            check_not_empty(source)
         except (zipfile.BadZipFile, OSError) as exc:
             raise DataError(
                 f"{source}: not a readable zip archive ({exc}); set download.fer2013_archive "
                 "to a complete copy of the Kaggle msambare/fer2013 zip (or fer2013.csv)"
             ) from None
-        _check_not_empty(names, source)
     with atomic_path(destination) as tmp:
         shutil.copyfile(source, tmp)
     return destination
@@ -82,9 +89,8 @@ def copy_local_archive(source: str | os.PathLike, out_dir: str | os.PathLike) ->
 
 def pack_local_folder(source: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
     """The unpacked Kaggle folder (`train/<emotion>/`, `test/<emotion>/`) as `fer2013.zip`."""
-    source = Path(source)
-    _check_not_empty([p.name for p in source.rglob("*") if p.is_file()], source)
-    return pack_folder(source, Path(out_dir) / "fer2013.zip")
+    check_not_empty(source)
+    return pack_folder(Path(source), Path(out_dir) / "fer2013.zip")
 
 
 def _kaggle_config_dir(env: Mapping[str, str]) -> Path:

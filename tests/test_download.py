@@ -296,3 +296,14 @@ def test_real_client_refused_by_kaggle_says_why(tmp_path, fake_kaggle, status, s
     assert f"{says}" in message and f"HTTP {status}" in message and "check the network" not in message
     assert "download.fer2013_archive" in message and SECRET not in message and "\n" not in message
     assert not (tmp_path / "raw" / "fer2013.zip").exists()
+
+
+def test_an_empty_voice_corpus_stops_where_it_is_given(tmp_path):
+    empty = tmp_path / "corpus.zip"
+    with zipfile.ZipFile(empty, "w") as archive:
+        archive.writestr("wav/", b"")  # folders only
+    (tmp_path / "nothing").mkdir()
+    for given in (empty, tmp_path / "nothing"):
+        with pytest.raises(DataError, match=r"holds no files; set voice_download\.archive"):
+            fetch_voice_corpus("folder", str(given), "x/y", tmp_path / "raw", tmp_path / "p")
+    assert not (tmp_path / "raw").exists() or not any((tmp_path / "raw").iterdir())

@@ -11,12 +11,18 @@ import shutil
 import zipfile
 from pathlib import Path
 
-from stressvision.download import download_from_kaggle, kaggle_credentials_present, pack_folder
+from stressvision.download import (
+    check_not_empty,
+    download_from_kaggle,
+    kaggle_credentials_present,
+    pack_folder,
+)
 from stressvision.errors import DataError
 from stressvision.fileio import atomic_path
 
 CORPUS_FILE = "corpus.zip"
 ARCHIVE_PARAM = "voice_download.archive"
+EMPTY_HINT = f"set {ARCHIVE_PARAM} to your copy of the corpus (a zip or a folder of WAV files)"
 
 
 def fetch_voice_corpus(
@@ -29,11 +35,13 @@ def fetch_voice_corpus(
     if archive:
         source = Path(archive)
         if source.is_dir():
+            check_not_empty(source, EMPTY_HINT)
             print(f"voice_download: packing the local folder {archive} (no network)", flush=True)
             return pack_folder(source, destination)
         if source.is_file():
             if not zipfile.is_zipfile(source):
                 raise DataError(f"{archive}: not a zip archive; give a .zip or a folder of WAV files")
+            check_not_empty(source, EMPTY_HINT)
             print(f"voice_download: using the local file {archive} (no network)", flush=True)
             with atomic_path(destination) as tmp:
                 shutil.copyfile(source, tmp)
