@@ -25,11 +25,15 @@ from stressvision.accelerated import predict_tta, read_faces, scheme_splits
 from stressvision.errors import DataError
 from stressvision.evaluation import classification_metrics
 from stressvision.export import to_tflite
-from stressvision.fileio import write_bytes
+from stressvision.fileio import atomic_dir
 from stressvision.litert import TFLiteClassifier
-from stressvision.model_config import make_model_config, save_model_config, with_tta
+from stressvision.model_config import CONFIG_NAME, make_model_config, save_model_config, with_tta
+from stressvision.models import load_face_model
 from stressvision.params import Section, load_params
+from stressvision.stage import run_stage
 from stressvision.tta import TTA_MODES, VIEW_COUNTS, view_predictions
+
+BUNDLE_FILES = {"int8.tflite", CONFIG_NAME}
 
 
 def model_input_size(model: keras.Model) -> int:
@@ -51,23 +55,28 @@ def main() -> None:
     args = p.parse_args()
 
     params = load_params(args.params)
-    quantize = Section("quantize", params["quantize"])
-    model = keras.models.load_model(args.keras, compile=False)
-    label_map, classes, splits = scheme_splits(read_faces(args.archive), args.scheme, params)
-    if model.output_shape[-1] != len(classes):
+    schemes = params["map_labels"].get("schemes") or {}
+    if args.scheme not in schemes:
+        p.error(f"argument --scheme: {args.scheme!r} is not a scheme of {args.params}: {', '.join(schemes)}")
+    out = Path(args.out)
+    if out.exists() and (not out.is_dir() or not {f.name for f in out.iterdir()} <= BUNDLE_FILES):
         raise DataError(
-            f"{args.keras} predicts {model.output_shape[-1]} classes, scheme {args.scheme} has {classes}"
+            f"{out}: holds other files than a bundle's ({', '.join(sorted(BUNDLE_FILES))}); give a new --out"
         )
+    quantize = Section("quantize", params["quantize"])
+    label_map, classes, splits = scheme_splits(read_faces(args.archive), args.scheme, params)
+    model = load_face_model(
+        args.keras, len(classes), f"scheme {args.scheme} has {len(classes)}: {', '.join(classes)}"
+    )
     (train_images, _), (test_images, test_labels) = splits["train"], splits["test"]
     rng = np.random.default_rng(quantize.int("seed"))
     calibration = train_images[rng.permutation(len(train_images))[: quantize.int("representative_samples")]]
 
     plain, tta = predict_tta(model, test_images)
     rows = {"keras": plain, "keras_tta_flip": tta}
-    out = Path(args.out)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, atomic_dir(out) as bundle:  # the whole bundle or nothing
         for variant in ("float32", "int8"):
-            path = Path(tmp) / f"{variant}.tflite"
+            path = (bundle if variant == "int8" else Path(tmp)) / f"{variant}.tflite"
             path.write_bytes(to_tflite(model, variant, calibration if variant == "int8" else None))
             # every view once; each mode averages the leading ones (tta.tta_views' order)
             views = view_predictions(
@@ -76,11 +85,9 @@ def main() -> None:
             for tta in TTA_MODES:
                 suffix = "" if tta == "none" else f"_tta_{tta}"
                 rows[f"tflite_{variant}{suffix}"] = np.mean(views[: VIEW_COUNTS[tta]], axis=0)
-            if variant == "int8":
-                write_bytes(out / "int8.tflite", path.read_bytes())
-    mapping = dict(label_map.mapping)
-    config = make_model_config(model.name, classes, mapping, model_input_size(model))
-    save_model_config(out, with_tta(config, args.tta))
+        mapping = dict(label_map.mapping)
+        config = make_model_config(model.name, classes, mapping, model_input_size(model))
+        save_model_config(bundle, with_tta(config, args.tta))
 
     report = {"n_test": int(len(test_labels)), "params": int(model.count_params())}
     for name, probabilities in rows.items():
@@ -93,4 +100,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage("package_model", main, rerun="run it again")

@@ -16,15 +16,22 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import numpy as np
 
-from stressvision.accelerated import load_weights_float16, read_faces, teacher_network, teacher_soft_labels
+from stressvision.accelerated import (
+    load_teacher_outputs,
+    load_weights_float16,
+    read_faces,
+    teacher_network,
+    teacher_soft_labels,
+)
 from stressvision.datasets import OFFICIAL_TEST
-from stressvision.errors import DataError
 from stressvision.labels import FER2013_EMOTIONS, label_map_from_params, merge_matrix
 from stressvision.params import Section, load_params
 from stressvision.soft_labels import SoftLabels
+from stressvision.stage import run_stage
 
 
 def scores_on_test(plain: np.ndarray, mirrored: np.ndarray, labels: np.ndarray, merge: np.ndarray) -> dict:
@@ -50,18 +57,16 @@ def main() -> None:
     args = p.parse_args()
     if not args.teacher_outputs and not args.teacher_weights:
         p.error("give --teacher-outputs or --teacher-weights")
+    if not args.teacher_width > 0 or args.teacher_fc_units < 1:
+        p.error("--teacher-width must be above 0 and --teacher-fc-units at least 1")
+    if any(folder.exists() and not folder.is_dir() for folder in Path(args.out).parents):
+        p.error(f"--out {args.out}: a folder on its path is a file")
 
     faces = read_faces(args.archive)
     views: list[tuple[str, np.ndarray, np.ndarray]] = []
     for path in args.teacher_outputs:
-        with np.load(path) as data:
-            if list(data["classes"]) != list(FER2013_EMOTIONS) or data["plain"].shape[1] != len(faces.labels):
-                raise DataError(
-                    f"{path}: not this archive's 7-emotion soft labels; make them from the same archive"
-                )
-            views += [
-                (f"{path}[{t}]", pl, mi) for t, (pl, mi) in enumerate(zip(data["plain"], data["mirrored"]))
-            ]
+        plain, mirrored = load_teacher_outputs(path, len(faces.labels))
+        views += [(f"{path}[{t}]", pl, mi) for t, (pl, mi) in enumerate(zip(plain, mirrored))]
     for path in args.teacher_weights:
         network = teacher_network(len(FER2013_EMOTIONS), args.teacher_width, args.teacher_fc_units, 0.5)
         plain, mirrored = teacher_soft_labels([load_weights_float16(network, path)], faces.images)
@@ -86,4 +91,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage("soft_labels", main, rerun="run it again")

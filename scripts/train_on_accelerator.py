@@ -28,7 +28,6 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -43,6 +42,7 @@ from stressvision.accelerated import (
     ensemble,
     epochs_within,
     fit_network,
+    new_output_folder,
     pack_faces,
     predict_tta,
     read_faces,
@@ -53,9 +53,11 @@ from stressvision.accelerated import (
     teacher_soft_labels,
 )
 from stressvision.augment import WARPS, AugmentConfig
+from stressvision.fileio import atomic_path, save_arrays, write_json
 from stressvision.labels import FER2013_EMOTIONS, merge_matrix
 from stressvision.models import build_vgg_fer, float32_copy
 from stressvision.params import Section, load_params
+from stressvision.stage import run_stage
 
 SCHEMES = ("emotions", "stress")
 
@@ -135,6 +137,32 @@ def time_steps(faces, params: dict, augment: AugmentConfig, args: argparse.Names
                 )
 
 
+def range_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with an option out of its range, or None."""
+    at_least = {
+        "teachers": 1, "max_epochs": 1, "batch_size": 1, "teacher_fc_units": 1, "student_fc_units": 1,
+        "epochs": 0, "min_epochs": 0, "teacher_budget_s": 0, "student_budget_s": 0,
+    }  # fmt: skip
+    for name, low in at_least.items():
+        if getattr(args, name) < low:
+            return f"--{name.replace('_', '-')} must be at least {low}, got {getattr(args, name)}"
+    for name in ("teacher_width", "student_width", "learning_rate"):
+        if not getattr(args, name) > 0:
+            return f"--{name.replace('_', '-')} must be above 0, got {getattr(args, name)}"
+    if not all(rate > 0 for rate in args.teacher_learning_rates):
+        return f"--teacher-learning-rates must be above 0, got {args.teacher_learning_rates}"
+    for name in ("teacher_dropout", "student_dropout"):
+        if not 0 <= getattr(args, name) < 1:
+            return f"--{name.replace('_', '-')} must be in [0, 1), got {getattr(args, name)}"
+    if not 0 <= args.alpha <= 1:
+        return f"--alpha must be in [0, 1], got {args.alpha}"
+    if not 1 <= args.temperature <= 20:  # as train.distill.temperature
+        return f"--temperature must be in [1, 20], got {args.temperature}"
+    if args.time_steps and min(args.time_steps) < 1:
+        return f"--time-steps batch sizes must be at least 1, got {args.time_steps}"
+    return None
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument(
@@ -206,6 +234,8 @@ def main() -> None:
         help="single: one bilinear warp per face (fast anywhere); layers: Keras' rotation, shift, zoom",
     )
     args = p.parse_args()
+    if problem := range_problem(args):
+        p.error(problem)
     if args.pack:
         pack_faces(read_faces(args.archive), args.pack)
         return
@@ -218,13 +248,12 @@ def main() -> None:
     if not args.out:
         p.error("--out is required unless --pack or --time-steps is given")
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = new_output_folder(args.out)
     results: dict = {"backend": keras.backend.backend(), "precision": args.precision, "args": vars(args)}
 
     def record(key: str, value) -> None:
         results[key] = value
-        (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+        write_json(out / "results.json", results)
         print(f"device: {key}: {json.dumps(value)}", flush=True)
 
     started = time.perf_counter()
@@ -264,7 +293,9 @@ def main() -> None:
         record("teacher_ensemble", scores(ensemble(teachers), emotion_splits["test"]))
     if args.soft_labels:
         plain, mirrored = teacher_soft_labels(teachers, faces.images)
-        np.savez(out / "soft_labels.npz", plain=plain, mirrored=mirrored, classes=np.array(emotion_classes))
+        save_arrays(
+            out / "soft_labels.npz", plain=plain, mirrored=mirrored, classes=np.array(emotion_classes)
+        )
         print(f"device: soft labels of {plain.shape[0]} teacher(s) on {plain.shape[1]} faces", flush=True)
 
     for scheme in args.schemes:
@@ -284,13 +315,19 @@ def main() -> None:
         student, summary = fit_within(
             build, splits, teacher, args.student_budget_s, args, args.seed, args.learning_rate, augment
         )
-        float32_copy(build, student).save(out / f"student_{scheme}.keras")
+        with atomic_path(out / f"student_{scheme}.keras") as tmp:
+            float32_copy(build, student).save(tmp)
         record(f"student_{scheme}", {**summary, "classes": classes})
     print(f"device: done in {time.perf_counter() - started:.0f} s", flush=True)
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """main(); a device too slow or teachers that learnt nothing stop it with one line, status 1."""
     try:
         main()
     except (TooSlowError, CollapsedError) as error:
         sys.exit(f"train_on_accelerator: {error}")
+
+
+if __name__ == "__main__":
+    run_stage("train_on_accelerator", run, rerun="run it again with a new --out")

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -23,6 +24,8 @@ import numpy as np
 from stressvision.augment import AugmentConfig, affine_warp, geometric_layers, random_erasing, warp_draws
 from stressvision.datasets import FaceSet, drop_empty_classes, map_to_classes, read_face_source
 from stressvision.distillation import distillation_loss, weigh_hard_loss
+from stressvision.errors import DataError
+from stressvision.fileio import atomic_path
 from stressvision.labels import FER2013_EMOTIONS, LabelMap, label_map_from_params
 from stressvision.models import build_vgg_fer
 from stressvision.params import Section
@@ -37,16 +40,33 @@ def pack_faces(faces: FaceSet, path: str | os.PathLike) -> None:
     it fits where uploads are capped; the pixels are exactly those the pipeline decodes."""
     buffer = io.BytesIO()
     np.savez(buffer, images=faces.images, labels=faces.labels, official_split=faces.official_split)
-    with lzma.open(path, "wb", preset=9 | lzma.PRESET_EXTREME) as fh:
+    with atomic_path(path) as tmp, lzma.open(tmp, "wb", preset=9 | lzma.PRESET_EXTREME) as fh:
         fh.write(buffer.getvalue())
 
 
 def read_faces(path: str | os.PathLike) -> FaceSet:
     """A FER-2013 archive (zip or CSV, as the pipeline reads it) or a pack_faces file."""
+    if not Path(path).is_file():
+        raise DataError(f"{path}: no such file; give a FER-2013 zip, fer2013.csv or a {PACKED_SUFFIX} file")
     if not str(path).endswith(PACKED_SUFFIX):
         return read_face_source(path)
-    with lzma.open(path, "rb") as fh, np.load(io.BytesIO(fh.read())) as data:
-        return FaceSet(data["images"], data["labels"], data["official_split"])
+    try:
+        with lzma.open(path, "rb") as fh, np.load(io.BytesIO(fh.read()), allow_pickle=False) as data:
+            return FaceSet(data["images"], data["labels"], data["official_split"])
+    except (OSError, EOFError, ValueError, KeyError, lzma.LZMAError) as error:
+        raise DataError(f"{path}: not a file of --pack ({error}); pack the archive again") from None
+
+
+def new_output_folder(path: str | os.PathLike) -> Path:
+    """`path` as a new or empty folder: files of an earlier run would mix with this run's."""
+    out = Path(path)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise DataError(f"{out}: exists and is not an empty folder; give a new --out folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise DataError(f"{out}: cannot make the folder ({error.strerror})") from None
+    return out
 
 
 def scheme_splits(
@@ -399,11 +419,37 @@ def teacher_network(num_classes: int, width: float, fc_units: int, dropout: floa
 def save_weights_float16(model: keras.Model, path: str) -> None:
     """The weights as float16 arrays in one .npz: half the bytes of a .keras file (a 7 M-weight
     teacher fits a 16 MB upload), at a rounding that moves probabilities by about 1e-3."""
-    np.savez(path, *[np.asarray(w).astype(np.float16) for w in model.get_weights()])
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, *[np.asarray(w).astype(np.float16) for w in model.get_weights()])
 
 
 def load_weights_float16(model: keras.Model, path: str) -> keras.Model:
     """Load save_weights_float16's arrays into `model` (built as the saved one was)."""
-    with np.load(path) as data:
-        model.set_weights([data[f"arr_{i}"].astype(np.float32) for i in range(len(data.files))])
+    if not Path(path).is_file():
+        raise DataError(f"{path}: no such teacher weights file")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            weights = [data[f"arr_{i}"].astype(np.float32) for i in range(len(data.files))]
+        model.set_weights(weights)
+    except (OSError, ValueError, KeyError) as error:
+        raise DataError(
+            f"{path}: not float16 teacher weights of this network ({str(error).splitlines()[0]}); "
+            "give the --teacher-width and --teacher-fc-units it was trained with"
+        ) from None
     return model
+
+
+def load_teacher_outputs(path: str | os.PathLike, num_faces: int) -> tuple[np.ndarray, np.ndarray]:
+    """A `--soft-labels` file's plain and mirrored 7-emotion probabilities (teacher, face, class),
+    checked against the `num_faces` faces of the archive it must come from."""
+    if not Path(path).is_file():
+        raise DataError(f"{path}: no such soft-labels file")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            plain, mirrored, classes = data["plain"], data["mirrored"], list(data["classes"])
+    except (OSError, ValueError, KeyError) as error:
+        raise DataError(f"{path}: not a soft_labels.npz of train_on_accelerator.py ({error})") from None
+    expected = (plain.shape[0], num_faces, len(FER2013_EMOTIONS))
+    if classes != list(FER2013_EMOTIONS) or plain.shape != expected or mirrored.shape != expected:
+        raise DataError(f"{path}: not this archive's 7-emotion soft labels; make them from the same archive")
+    return plain, mirrored

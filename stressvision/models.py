@@ -8,6 +8,7 @@ crop as float pixel values in [0, 255], shape (48, 48, 1).
 from __future__ import annotations
 
 import os
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from stressvision.errors import ParamsError
+from stressvision.errors import DataError, ParamsError
 from stressvision.face_format import FACE_SHAPE
 
 BN_MOMENTUM = 0.9  # see build_custom_light: fast BN statistics for a few hundred steps per epoch
@@ -234,6 +235,29 @@ def float32_copy(build: Callable[[], keras.Model], trained: keras.Model) -> kera
     finally:
         keras.mixed_precision.set_global_policy(policy)
     model.set_weights(trained.get_weights())
+    return model
+
+
+def load_face_model(path: str | os.PathLike, num_classes: int, expected: str = "") -> keras.Model:
+    """A saved face model (.keras) that takes FACE_SHAPE faces and predicts `num_classes`
+    classes; else DataError. `expected` says where the class count comes from."""
+    if not Path(path).is_file():
+        raise DataError(f"{path}: no such .keras model file")
+    if not zipfile.is_zipfile(path):
+        raise DataError(f"{path}: not a .keras model (a .keras file is a zip archive)")
+    try:
+        model = keras.models.load_model(path, compile=False)
+    except Exception as error:  # noqa: BLE001 - Keras raises many kinds for a file it cannot read
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise DataError(f"{path}: not a readable .keras model ({reason})") from None
+    shape, outputs = model.input_shape, model.output_shape
+    if not isinstance(shape, tuple) or tuple(shape[1:]) != FACE_SHAPE:
+        raise DataError(f"{path}: takes input {shape}, not the {FACE_SHAPE} faces of a face model")
+    if not isinstance(outputs, tuple) or outputs[-1] != num_classes:
+        raise DataError(
+            f"{path} predicts {outputs[-1] if isinstance(outputs, tuple) else outputs} classes, "
+            + (expected or f"the data has {num_classes}")
+        )
     return model
 
 

@@ -12,15 +12,16 @@ from stressvision.errors import StressVisionError
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def run_stage(name: str, main: Callable[[], None]) -> None:
-    """Run a stage's main(); a user-fixable error prints one line and exits with status 2."""
+def run_stage(name: str, main: Callable[[], None], rerun: str = "rerun `dvc repro`") -> None:
+    """Run a stage's (or a script's) main(); a user-fixable error prints one line and exits with
+    status 2, Ctrl-C one line ending in `rerun` and status 130."""
     try:
         main()
     except StressVisionError as exc:
         print(f"error [{name}]: {exc}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
-        print(f"error [{name}]: interrupted; no output was half-written, rerun `dvc repro`", file=sys.stderr)
+        print(f"error [{name}]: interrupted; no output was half-written, {rerun}", file=sys.stderr)
         sys.exit(130)
 
 

@@ -16,10 +16,10 @@ import tensorflow as tf
 
 from stressvision.augment import AugmentConfig, batch_seeds, build_augmenter, mixup
 from stressvision.distillation import Distiller, SoftTargetDistiller
-from stressvision.errors import ParamsError
+from stressvision.errors import DataError, ParamsError
 from stressvision.fitting import balanced_class_weights, fit_summary
 from stressvision.hardware import cpu_flags, gpu_count, resolve_precision
-from stressvision.models import MODEL_BUILDERS, float32_copy
+from stressvision.models import MODEL_BUILDERS, float32_copy, load_face_model
 from stressvision.params import Section
 
 DISTRIBUTE = ("none", "mirrored", "multi_worker")
@@ -176,13 +176,11 @@ def build_float32(config: TrainConfig, num_classes: int, trained: keras.Model) -
 
 
 def load_teacher(config: DistillConfig, num_classes: int) -> keras.Model:
-    teacher = keras.models.load_model(config.teacher, compile=False)
-    if teacher.output_shape[-1] != num_classes:
-        raise ParamsError(
-            "train.distill.teacher",
-            f"{config.teacher} predicts {teacher.output_shape[-1]} classes, the data has {num_classes}",
-        )
-    return teacher
+    """The teacher model: a face model of this project predicting the data's classes."""
+    try:
+        return load_face_model(config.teacher, num_classes)
+    except DataError as error:
+        raise ParamsError("train.distill.teacher", str(error)) from None
 
 
 class StudentCheckpoint(keras.callbacks.ModelCheckpoint):

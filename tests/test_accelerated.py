@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -268,3 +269,91 @@ def test_train_on_accelerator_then_package_for_the_edge(sample_zip, tmp_path):
     assert json.loads(evaluated.stdout)["accuracy"] == pytest.approx(
         report["tflite_int8"]["accuracy"], abs=1e-4
     )
+
+
+def test_bad_files_are_data_errors(sample_zip, tmp_path):
+    """A missing archive, a corrupt pack, teacher weights of another width and soft labels of
+    another archive are one-line DataErrors, not tracebacks."""
+    from stressvision.accelerated import load_teacher_outputs, new_output_folder
+    from stressvision.errors import DataError
+
+    with pytest.raises(DataError, match="no such file"):
+        read_faces(tmp_path / "missing.zip")
+    (tmp_path / "bad.npz.xz").write_bytes(b"not xz")
+    with pytest.raises(DataError, match="not a file of --pack"):
+        read_faces(tmp_path / "bad.npz.xz")
+    save_weights_float16(teacher_network(7, 0.0625, 16, 0.5), str(tmp_path / "teacher_0.npz"))
+    with pytest.raises(DataError, match="--teacher-width and --teacher-fc-units"):
+        load_weights_float16(teacher_network(7, 0.125, 16, 0.5), str(tmp_path / "teacher_0.npz"))
+    probabilities = np.full((1, 5, 7), 1 / 7, np.float16)
+    np.savez(
+        tmp_path / "soft.npz", plain=probabilities, mirrored=probabilities, classes=np.array(FER2013_EMOTIONS)
+    )
+    assert load_teacher_outputs(tmp_path / "soft.npz", 5)[0].shape == (1, 5, 7)
+    with pytest.raises(DataError, match="not this archive's"):
+        load_teacher_outputs(tmp_path / "soft.npz", 6)
+    with pytest.raises(DataError, match="not a soft_labels.npz"):
+        load_teacher_outputs(tmp_path / "teacher_0.npz", 5)
+    assert new_output_folder(tmp_path / "new").is_dir() and new_output_folder(tmp_path / "new")
+    with pytest.raises(DataError, match="not an empty folder"):
+        new_output_folder(tmp_path)
+
+
+def test_weights_and_packs_are_written_whole_or_not_at_all(sample_zip, tmp_path, monkeypatch):
+    """Ctrl-C while a file is written leaves no half-written file under its name."""
+
+    def interrupted(file, *args, **kwargs):
+        with open(file, "wb") if isinstance(file, (str, Path)) else contextlib.nullcontext(file) as fh:
+            fh.write(b"PK\x03\x04 half")
+        raise KeyboardInterrupt
+
+    faces = read_faces(sample_zip)
+    monkeypatch.setattr(np, "savez", interrupted)
+    for write, path in (
+        (lambda p: save_weights_float16(teacher_network(7, 0.0625, 16, 0.5), str(p)), tmp_path / "t.npz"),
+        (lambda p: pack_faces(faces, p), tmp_path / "faces.npz.xz"),
+    ):
+        with pytest.raises(KeyboardInterrupt):
+            write(path)
+        assert not path.exists()
+    assert not list(tmp_path.iterdir())
+
+
+def script_error(*args: str) -> str:
+    """The one stderr line of a script run that must stop with status 2 (no traceback)."""
+    result = run([sys.executable, *args], ROOT, check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    return result.stderr.strip().splitlines()[-1]
+
+
+def test_scripts_stop_with_one_line_on_bad_inputs(sample_zip, tmp_path):
+    """Missing or wrong files, a used --out folder and options out of range: one line, status 2."""
+    notface = keras.Sequential([keras.Input((10,)), keras.layers.Dense(4, activation="softmax")])
+    notface.save(tmp_path / "notface.keras")
+    (tmp_path / "junk.keras").write_bytes(b"junk")
+    used = tmp_path / "used"
+    used.mkdir()
+    (used / "results.json").write_text("{}")
+    accelerator = ["scripts/train_on_accelerator.py", "--archive", str(sample_zip)]
+    line = script_error(
+        "scripts/train_on_accelerator.py",
+        "--archive",
+        str(tmp_path / "missing.zip"),
+        "--out",
+        str(tmp_path / "o"),
+    )
+    assert "missing.zip: no such file" in line
+    assert "exists and is not an empty folder" in script_error(*accelerator, "--out", str(used))
+    assert "--alpha must be in [0, 1], got 2.0" in script_error(
+        *accelerator, "--out", str(used), "--alpha", "2"
+    )
+    package = ["scripts/package_model.py", "--archive", str(sample_zip), "--scheme", "stress"]
+    line = script_error(*package, "--keras", str(tmp_path / "junk.keras"), "--out", str(tmp_path / "b"))
+    assert line.startswith("error [package_model]: ") and "not a .keras model" in line
+    line = script_error(*package, "--keras", str(tmp_path / "notface.keras"), "--out", str(tmp_path / "b"))
+    assert "takes input (None, 10)" in line and not (tmp_path / "b").exists()
+    assert "holds other files" in script_error(
+        *package, "--keras", str(tmp_path / "junk.keras"), "--out", str(used)
+    )
+    soft = ["scripts/soft_labels.py", "--archive", str(sample_zip), "--out", str(tmp_path / "s.npz")]
+    assert "no such soft-labels file" in script_error(*soft, "--teacher-outputs", str(tmp_path / "x.npz"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import textwrap
@@ -496,3 +497,37 @@ def test_an_interrupted_fit_leaves_no_training_log(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         fit_and_save(fit, live_dir, tmp_path / "model.keras")
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_teacher_that_is_not_a_face_model_is_a_params_error(tmp_path):
+    """A teacher file Keras cannot read, or one taking other input than 48x48x1 faces, stops
+    training at once with one line naming the key (not a traceback mid-fit)."""
+    from stressvision.training import DistillConfig, load_teacher
+
+    (tmp_path / "junk.keras").write_bytes(b"junk")
+    rgb = keras.Sequential(
+        [keras.Input((96, 96, 3)), keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3)]
+    )
+    rgb.save(tmp_path / "rgb.keras")
+    MODEL_BUILDERS["custom_light"](NUM_CLASSES, input_size=48).save(tmp_path / "face.keras")
+    assert (
+        load_teacher(DistillConfig(teacher=str(tmp_path / "face.keras")), NUM_CLASSES).output_shape[-1] == 3
+    )
+    for name, problem in (("junk", "not a .keras model"), ("rgb", "takes input (None, 96, 96, 3)")):
+        with pytest.raises(ParamsError, match=rf"train\.distill\.teacher: .*{re.escape(problem)}"):
+            load_teacher(DistillConfig(teacher=str(tmp_path / f"{name}.keras")), NUM_CLASSES)
+
+
+def test_scripts_say_how_to_rerun_after_ctrl_c(capsys):
+    from stressvision.stage import run_stage
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    with pytest.raises(SystemExit) as stopped:
+        run_stage("package_model", interrupted, rerun="run it again")
+    assert stopped.value.code == 130
+    assert (
+        capsys.readouterr().err
+        == "error [package_model]: interrupted; no output was half-written, run it again\n"
+    )
