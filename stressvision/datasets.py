@@ -183,7 +183,8 @@ def read_face_source(path: str | os.PathLike, progress: bool = True) -> FaceSet:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
         raise DataError(
-            f"{path}: not a readable zip archive ({exc}); rerun the download: dvc repro --force download"
+            f"{path}: not a readable zip archive ({exc}); replace it with a complete copy "
+            "(in the pipeline: dvc repro --force download)"
         ) from None
     with archive:
         names = [e.filename for e in archive.infolist() if not e.is_dir()]

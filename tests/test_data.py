@@ -314,8 +314,11 @@ def test_archive_reader_skips_bad_files_with_reasons(tmp_path):
 def test_not_a_zip_is_a_clear_error(tmp_path):
     bad = tmp_path / "fer2013.zip"
     bad.write_bytes(b"this is not a zip")
-    with pytest.raises(DataError, match="not a readable zip archive"):
+    with pytest.raises(DataError, match="not a readable zip archive") as err:
         read_face_source(bad, progress=False)
+    # read by the map_labels stage and by scripts outside the pipeline alike: advice for both
+    advice = "replace it with a complete copy (in the pipeline: dvc repro --force download)"
+    assert str(err.value).endswith(advice)
 
 
 def test_atomic_write_leaves_old_file_on_failure(tmp_path):
