@@ -64,25 +64,37 @@ def _format(body: bytes, source: str) -> AudioFormat:
     return AudioFormat(tag, channels, rate, bits)
 
 
+def _wav_header(stream: BinaryIO, source: str) -> tuple[AudioFormat, int]:
+    """The format and the declared data size of a WAV whose RIFF/WAVE tag has been read: its
+    chunks are walked up to the `data` one, and the stream is left at the audio."""
+    fmt = None
+    while len(header := stream.read(8)) == 8:
+        chunk_id, size = header[:4], struct.unpack("<I", header[4:])[0]
+        if chunk_id == b"data":
+            if fmt is None:
+                raise AudioError(source, "corrupt WAV header")
+            return fmt, size
+        body = stream.read(size + (size & 1))
+        if chunk_id == b"fmt ":
+            fmt = _format(body[:size], source)
+    raise AudioError(source, "corrupt WAV (no audio data)")
+
+
+def _is_wav(head: bytes) -> bool:
+    return len(head) >= 12 and head[:4] == b"RIFF" and head[8:12] == b"WAVE"
+
+
 def decode_wav(data: bytes, source: str = "<bytes>") -> tuple[np.ndarray, int, float]:
     """Float32 samples in [-1, 1], shape (frames, channels), the sample rate, and the seconds of
     audio the header promises but the file lacks (0 unless it is a cut-off copy)."""
-    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+    if not _is_wav(data[:12]):
         raise AudioError(source, "not a WAV file")
-    fmt = None
-    pos = 12
-    while pos + 8 <= len(data):
-        chunk_id, size = data[pos : pos + 4], struct.unpack("<I", data[pos + 4 : pos + 8])[0]
-        body = data[pos + 8 : pos + 8 + size]
-        if chunk_id == b"fmt ":
-            fmt = _format(body, source)
-        elif chunk_id == b"data":
-            if fmt is None:
-                raise AudioError(source, "corrupt WAV header")
-            missing = size - len(body) if size < STREAMED_SIZE else 0
-            return decode_frames(body, fmt), fmt.rate, missing / (fmt.rate * fmt.frame_bytes)
-        pos += 8 + size + (size & 1)
-    raise AudioError(source, "corrupt WAV (no audio data)")
+    stream = io.BytesIO(data)
+    stream.seek(12)
+    fmt, size = _wav_header(stream, source)
+    body = stream.read(size)
+    missing = size - len(body) if size < STREAMED_SIZE else 0
+    return decode_frames(body, fmt), fmt.rate, missing / (fmt.rate * fmt.frame_bytes)
 
 
 def decode_frames(body: bytes, fmt: AudioFormat) -> np.ndarray:
@@ -110,19 +122,9 @@ def stream_format(stream: BinaryIO, raw_rate: int, source: str = "-") -> tuple[A
     (what `arecord` and `ffmpeg` write to a pipe) is read past and obeyed; anything else is
     raw 16-bit mono PCM at `raw_rate`."""
     head = stream.read(12)
-    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+    if not _is_wav(head):
         return AudioFormat(PCM, 1, raw_rate, 16), head
-    fmt = None
-    while len(header := stream.read(8)) == 8:
-        chunk_id, size = header[:4], struct.unpack("<I", header[4:])[0]
-        if chunk_id == b"data":
-            if fmt is None:
-                raise AudioError(source, "corrupt WAV header")
-            return fmt, b""
-        body = stream.read(size + (size & 1))
-        if chunk_id == b"fmt ":
-            fmt = _format(body[:size], source)
-    raise AudioError(source, "corrupt WAV (no audio data)")
+    return _wav_header(stream, source)[0], b""
 
 
 def resample(signal: np.ndarray, rate: int, target_rate: int) -> np.ndarray:
