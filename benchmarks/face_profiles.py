@@ -22,8 +22,7 @@ import time
 from pathlib import Path
 
 from benchmarks.project_copy import copy_project, tool_env
-from benchmarks.script import one_line_errors, positive_int, stage_errors
-from stressvision.download import raw_file_name
+from benchmarks.script import fer2013_archive, one_line_errors, positive_int, stage_errors
 from stressvision.errors import StressVisionError
 from stressvision.params import load_params
 from stressvision.profiles import exp_run_command, load_profile
@@ -118,7 +117,7 @@ def run_profile(name: str, archive: Path, epochs: int | None, workdir: Path, log
 def main() -> None:
     raw = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=raw)
-    parser.add_argument("--archive", required=True, type=Path, help="fer2013.zip or fer2013.csv")
+    parser.add_argument("--archive", required=True, type=fer2013_archive, help="fer2013.zip or fer2013.csv")
     parser.add_argument("--profiles", nargs="+", default=FACE_PROFILES, choices=FACE_PROFILES, metavar="NAME")
     parser.add_argument(
         "--epochs", type=positive_int, help="override train.epochs (a quick run, not the profile)"
@@ -126,10 +125,7 @@ def main() -> None:
     parser.add_argument("--logs", type=Path, default=Path("logs/face_profiles"), help="dvc logs here")
     parser.add_argument("--keep", type=Path, help="keep each project copy (its models) in this folder")
     args = parser.parse_args()
-    archive = args.archive.resolve()
-    if not archive.is_file():
-        parser.error(f"{archive}: no such file")
-    raw_file_name(archive)  # a .zip or .csv, else one line now rather than a failed run later
+    archive = args.archive
     if len(set(args.profiles)) < len(args.profiles):
         parser.error("--profiles: a profile is named twice")
     for name in args.profiles if args.keep else []:  # copying into an old copy would fail mid-run

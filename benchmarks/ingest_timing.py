@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 from benchmarks.project_copy import copy_project, run
-from benchmarks.script import one_line_errors, stage_errors
-from stressvision.download import copy_local_archive, raw_file_name
+from benchmarks.script import fer2013_archive, one_line_errors, stage_errors
+from stressvision.download import copy_local_archive
 from stressvision.errors import DataError
 
 TARGET_S = 30.0
@@ -25,12 +25,10 @@ TARGET_S = 30.0
 @one_line_errors
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--archive", action="append", required=True, help="FER-2013 zip or CSV")
+    parser.add_argument(
+        "--archive", action="append", required=True, type=fer2013_archive, help="FER-2013 zip or CSV"
+    )
     args = parser.parse_args()
-    for archive in args.archive:  # before the project is copied
-        if not Path(archive).is_file():
-            raise DataError(f"{archive}: no such file; give a FER-2013 zip or fer2013.csv")
-        raw_file_name(archive)  # a .zip or .csv
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         project = copy_project(Path(tmp) / "project")

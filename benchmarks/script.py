@@ -6,7 +6,9 @@ import argparse
 import functools
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
+from stressvision.download import raw_file_name
 from stressvision.errors import StressVisionError
 
 
@@ -40,6 +42,18 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
     return value
+
+
+def fer2013_archive(text: str) -> Path:
+    """argparse type for a FER-2013 zip or CSV: a wrong path is one usage line before any copy or run."""
+    path = Path(text).resolve()
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"{text}: no such file; give a FER-2013 zip or fer2013.csv")
+    try:
+        raw_file_name(path)
+    except StressVisionError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return path
 
 
 def stage_errors(output: str) -> list[str]:

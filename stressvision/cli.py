@@ -142,7 +142,7 @@ def predict_voice(args: argparse.Namespace) -> int:
                 else:
                     inputs.append((name, windows))
             features = [f for _, w in inputs for _, f in w]
-            speaker = SpeakerStatistics.of(np.array(features), "the inputs (one speaker)")
+            speaker = SpeakerStatistics.of(np.array(features), "the inputs (one speaker; no --enroll given)")
     for name, windows in inputs:
         if isinstance(windows, StressVisionError):
             failed(windows)

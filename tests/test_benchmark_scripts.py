@@ -83,7 +83,7 @@ def test_edge_latency_times_a_real_face(tmp_path):
             "argument --runs: must be >= 1",
         ),
         ("train_speed", ["--train", "T", "--steps", "0"], "argument --steps: must be >= 1, got 0"),
-        ("face_profiles", ["--archive", "A", "--epochs", "0"], "argument --epochs: must be >= 1, got 0"),
+        ("face_profiles", ["--epochs", "0", "--archive", "A"], "argument --epochs: must be >= 1, got 0"),
         ("voice_speakers", ["--archive", "A", "--epochs", "-3"], "argument --epochs: must be >= 1, got -3"),
         (
             "edge_latency",
@@ -112,13 +112,11 @@ def test_counts_must_be_at_least_one(module, args, message):
         ("voice_edge_latency", ["--model", "STRESS", "--wav", "{wav}"], "not a voice model"),
         ("train_speed", ["--train", "{tmp}/nope.npz"], "nope.npz: no such file"),
         ("train_speed", ["--train", "README.md"], "README.md: not a train split .npz"),
-        ("ingest_timing", ["--archive", "{tmp}/nope.zip"], "nope.zip: no such file"),
         (
             "voice_speakers",
             ["--archive", "README.md"],
             "README.md: not a zip archive or a folder of WAV files",
         ),
-        ("face_profiles", ["--archive", "README.md"], "README.md: expected a .zip"),
     ],
 )
 def test_a_missing_or_wrong_input_is_one_line(files, module, args, message):
@@ -126,6 +124,19 @@ def test_a_missing_or_wrong_input_is_one_line(files, module, args, message):
     models = {"STRESS": str(STRESS_MODEL), "VOICE": str(VOICE_MODEL)}
     result = bench(module, *(models.get(a) or a.format(**files) for a in args))
     assert message in one_error(result)
+
+
+@pytest.mark.parametrize("module", ["face_profiles", "ingest_timing"])
+@pytest.mark.parametrize(
+    ("archive", "message"),
+    [
+        ("{tmp}/nope.zip", "nope.zip: no such file; give a FER-2013 zip or fer2013.csv"),
+        ("README.md", "README.md: expected a .zip (Kaggle msambare/fer2013 layout) or the challenge's"),
+    ],
+)
+def test_a_fer2013_archive_that_cannot_be_one_is_a_usage_line(files, module, archive, message):
+    line = usage_error(bench(module, "--archive", archive.format(**files)))
+    assert line.startswith(f"{module}.py: error: argument --archive: ") and message in line, line
 
 
 def test_ingest_timing_shows_the_stage_s_error_line_not_its_output(files):

@@ -180,18 +180,21 @@ def test_a_speaker_normalised_model_enrols_its_speaker_or_says_how(pipeline_proj
     for args, stdin, message in [
         (["-"], pcm, "error: this voice model is speaker-normalised: to stream, first enrol the speaker"),
         (["--enroll", str(tmp_path / "few"), "-"], pcm, "error: --enroll: 2 clip(s); a speaker-normalised"),
-        ([str(tmp_path / "few")], None, "error: the inputs (one speaker): 2 clip(s)"),
+        ([str(tmp_path / "few")], None, "error: the inputs (one speaker; no --enroll given): 2 clip(s)"),
         (["--enroll", str(plain), "-"], pcm, f"error: {plain}: a folder with no .wav files"),
     ]:
         result = stressvision("predict", "--model", str(model), *args, stdin=stdin)
         errors = [line for line in result.stderr.decode().splitlines() if line.startswith("error")]
         assert result.returncode == 2 and len(errors) == 1 and errors[0].startswith(message), result.stderr
+        if "clip(s)" in message:  # the hint to use --enroll is in the label, never after --enroll
+            assert errors[0].endswith("give more recordings of them"), errors
     # inputs that cannot be read are named before the enrolment they leave too short
     missing = tmp_path / "nope.wav"
     result = stressvision("predict", "--model", str(model), str(missing))
     errors = [line for line in result.stderr.decode().splitlines() if line.startswith("error")]
     assert result.returncode == 2 and errors[0] == f"error: {missing}: unreadable (No such file or directory)"
-    assert len(errors) == 2 and errors[1].startswith("error: the inputs (one speaker): 0 clip(s)"), errors
+    assert len(errors) == 2, errors
+    assert errors[1].startswith("error: the inputs (one speaker; no --enroll given): 0 clip(s)"), errors
 
 
 def test_voice_commands_never_import_tensorflow(pipeline_project: Path, wav_test_set: Path):

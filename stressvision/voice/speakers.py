@@ -112,7 +112,7 @@ class SpeakerStatistics:
         if len(features) < MIN_SPEAKER_CLIPS:
             raise DataError(
                 f"{speaker}: {len(features)} clip(s); a speaker-normalised model needs >= "
-                f"{MIN_SPEAKER_CLIPS} clips of each speaker: give more recordings of them (or --enroll)"
+                f"{MIN_SPEAKER_CLIPS} clips of each speaker: give more recordings of them"
             )
         return cls(features.mean(axis=0), np.maximum(features.std(axis=0), STD_FLOOR))
 
