@@ -20,6 +20,9 @@ from stressvision.errors import DataError
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".3gp")
 STRESS_SOURCES = ("angry", "disgust", "fear")  # the source emotions the product calls stress
+# A frame exactly `window_s` old leaves the window on every frame: without this margin,
+# `t - window_s` in floating point keeps it on some frames (126 of 25 fps in 5 s) and not others.
+WINDOW_EDGE_S = 1e-6
 
 
 def stress_classes(classes: list[str], source_to_class: dict[str, str | None]) -> list[int]:
@@ -42,14 +45,21 @@ class StressMonitor:
     _recent: deque = field(default_factory=deque)
 
     def update(self, t_s: float, probabilities: np.ndarray | None) -> tuple[float | None, bool]:
-        """Add one frame (probabilities None: no face) at time `t_s`; return (score, alert)."""
+        """Add one frame (probabilities None: no face) at time `t_s`; return (score, alert).
+
+        Only a frame with a face moves the alert: a faceless frame prints no line, so a flip
+        there would reach the output unmarked (no `alert_changed`) and uncounted. Its time still
+        passes: older faces leave the window.
+        """
         if probabilities is not None:
             self._recent.append((t_s, float(np.sum(probabilities[self.stress_indices]))))
-        while self._recent and self._recent[0][0] <= t_s - self.window_s:
+        while self._recent and self._recent[0][0] <= t_s - self.window_s + WINDOW_EDGE_S:
             self._recent.popleft()
         if not self._recent:
             return None, self.alert
         score = float(np.mean([p for _, p in self._recent]))
+        if probabilities is None:
+            return score, self.alert
         if score >= self.threshold:
             self.alert = True
         elif score < self.threshold - self.hysteresis:
@@ -58,7 +68,7 @@ class StressMonitor:
 
 
 def video_frames(source: str | int, max_frames: int = 0) -> Iterator[tuple[float, np.ndarray]]:
-    """(seconds since start, grayscale frame) from a video file or a camera index."""
+    """(the frame's time in seconds, grayscale frame) from a video file or a camera index."""
     import cv2
 
     what = f"camera {source}" if isinstance(source, int) else str(source)
@@ -74,6 +84,10 @@ def video_frames(source: str | int, max_frames: int = 0) -> Iterator[tuple[float
         raise DataError(f"cannot open {what}: {hint}")
     fps = capture.get(cv2.CAP_PROP_FPS) or 0.0
     started = cv2.getTickCount()
+
+    def clock() -> float:
+        return (cv2.getTickCount() - started) / cv2.getTickFrequency()
+
     count = 0
     try:
         while not max_frames or count < max_frames:
@@ -82,10 +96,14 @@ def video_frames(source: str | int, max_frames: int = 0) -> Iterator[tuple[float
                 if count == 0:
                     raise DataError(f"{what}: no frame could be decoded")
                 return
-            if isinstance(source, int) or fps <= 0:  # live: wall-clock time
-                t_s = (cv2.getTickCount() - started) / cv2.getTickFrequency()
-            else:
-                t_s = count / fps
+            if isinstance(source, int):  # live: wall-clock time
+                t_s = clock()
+            elif (stamp_ms := capture.get(cv2.CAP_PROP_POS_MSEC)) > 0 or count == 0:
+                # the frame's own time: a variable-frame-rate video (phones record them) drifts
+                # from count / fps, fps being the container's average
+                t_s = stamp_ms / 1000
+            else:  # a file without timestamps
+                t_s = count / fps if fps > 0 else clock()
             count += 1
             yield t_s, cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
     finally:

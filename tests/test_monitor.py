@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import signal
 import subprocess
@@ -168,3 +169,113 @@ def test_a_video_gets_a_smoothed_score_per_frame(pipeline_project: Path, tmp_pat
     for line in lines:  # the score is the mean over the last second of faces
         recent = [s for s, other in zip(stress, lines) if line["t_s"] - 1.0 < other["t_s"] <= line["t_s"]]
         assert line["stress_score"] == pytest.approx(np.mean(recent), abs=1e-3)
+
+
+def test_a_faceless_frame_leaves_the_alert_as_the_last_face_set_it():
+    """A faceless frame prints no line: an alert flip there would reach the output unmarked."""
+    monitor = StressMonitor([1], window_s=1.0, threshold=0.6, hysteresis=0.1)
+    p = lambda stress: np.array([1 - stress, stress])  # noqa: E731
+    assert monitor.update(0.0, p(1.0))[1] is True
+    assert monitor.update(0.5, p(0.1)) == (pytest.approx(0.55), True)  # in the band: kept
+    assert monitor.update(1.2, None) == (pytest.approx(0.1), True)  # 1.0 left; no face: no flip
+    assert monitor.update(1.3, p(0.9)) == (pytest.approx(0.5), True)  # the band again: still on
+    assert monitor.update(1.4, p(0.0)) == (pytest.approx(1 / 3), False)
+
+
+@pytest.mark.parametrize("fps", [25.0, 29.97, 30.0, 60.0])
+def test_the_window_holds_the_same_frames_at_every_frame(fps: float):
+    """`t - window` in floating point must not keep the frame exactly `window` seconds old on
+    some frames and drop it on others: a score of frame numbers is their exact mean."""
+    monitor = StressMonitor([0], window_s=5.0)
+    size = math.ceil(5.0 * fps)  # frames in (t - 5 s, t]
+    for i in range(1000):
+        score, _ = monitor.update(i / fps, np.array([float(i)]))
+        first = max(0, i - size + 1)
+        assert score == pytest.approx((first + i) / 2), (fps, i)
+
+
+class _BrightnessFaces:
+    """A stand-in detector and model: a frame brighter than 40 holds a face whose stress
+    probability is its brightness / 250, so a test video states its own answers."""
+
+    classes = ["calm", "stress"]
+    source_to_class: dict = {}
+
+    def faces(self, gray: np.ndarray) -> list[tuple[int, int, int, int]]:
+        return [(0, 0, 48, 48)] if gray.mean() > 40 else []
+
+    def crop(self, gray: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+        return gray[:48, :48]
+
+    def predict(self, crops: np.ndarray) -> np.ndarray:
+        stress = crops.reshape(len(crops), -1).mean(axis=1) / 250
+        return np.stack([1 - stress, stress], axis=1)
+
+
+def test_alert_changed_marks_every_flip_the_output_shows(tmp_path: Path, capsys):
+    """Stress, then calm, then no face while the window empties of the stressed frames, then
+    stress: each change of `alert` between printed lines is marked and counted once."""
+    import argparse
+
+    import cv2
+
+    from stressvision.cli import monitor_video
+
+    path = tmp_path / "gap.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (64, 64))
+    for level in [225] * 10 + [75] * 5 + [0] * 10 + [175] * 3 + [75] * 10:  # stress 0.9 / 0.3 / 0.7
+        writer.write(np.full((64, 64, 3), level, np.uint8))
+    writer.release()
+    args = argparse.Namespace(window=1.0, threshold=0.6, hysteresis=0.1, every=1, max_frames=0, model="m")
+    fake = _BrightnessFaces()
+    assert monitor_video(args, fake, fake, str(path)) == 28
+    out, err = capsys.readouterr()
+    lines = [json.loads(line) for line in out.splitlines()]
+    alerts = [False] + [line["alert"] for line in lines]
+    assert [line["alert_changed"] for line in lines] == [a != b for a, b in zip(alerts, alerts[1:])]
+    raised = sum(line["alert"] and line["alert_changed"] for line in lines)
+    assert raised == 1 and err.endswith(f"alert raised {raised} times\n")
+
+
+def _slow_second_half(mp4: Path) -> None:
+    """Make an OpenCV-written MP4 variable-frame-rate, as phones record: the second half of its
+    frames last twice as long (its `stts` gets two entries, its durations grow by half; the
+    index sits after the frames, so no offset moves)."""
+    import struct
+
+    def rewrite(data: bytes) -> bytes:
+        out, pos = b"", 0
+        while pos < len(data):
+            size, kind = struct.unpack(">I4s", data[pos : pos + 8])
+            body = data[pos + 8 : pos + size]
+            if kind in (b"moov", b"trak", b"edts", b"mdia", b"minf", b"stbl"):
+                body = rewrite(body)
+            elif kind == b"stts":
+                _, _, count, delta = struct.unpack(">IIII", body[:16])
+                half = count // 2
+                body = struct.pack(">IIIIII", 0, 2, half, delta, count - half, 2 * delta)
+            elif kind in (b"mvhd", b"mdhd", b"tkhd", b"elst"):  # version 0 boxes
+                at = {b"mvhd": 16, b"mdhd": 16, b"tkhd": 20, b"elst": 8}[kind]
+                (duration,) = struct.unpack(">I", body[at : at + 4])
+                body = body[:at] + struct.pack(">I", duration * 3 // 2) + body[at + 4 :]
+            out += struct.pack(">I4s", len(body) + 8, kind) + body
+            pos += size
+        return out
+
+    mp4.write_bytes(rewrite(mp4.read_bytes()))
+
+
+def test_a_variable_frame_rate_video_keeps_its_own_time(tmp_path: Path):
+    """t_s is each frame's timestamp, not its number / the container's average frame rate."""
+    import cv2
+
+    from stressvision.monitor import video_frames
+
+    path = tmp_path / "phone.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (64, 48))
+    for _ in range(10):
+        writer.write(np.full((48, 64, 3), 90, np.uint8))
+    writer.release()
+    _slow_second_half(path)
+    times = [t_s for t_s, _ in video_frames(str(path))]
+    assert times == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 0.9, 1.1, 1.3], abs=1e-3)
