@@ -170,13 +170,14 @@ def monitor_video(args: argparse.Namespace, model, detector, source: str | int) 
         hint = f"(--model {args.model}); give a stress or an emotion model"
         raise StressVisionError(f"{source}: {exc} {hint}") from None
     monitor = StressMonitor(stress, args.window, args.threshold, args.hysteresis)
-    read = classified = with_face = alerts = 0
+    read = classified = with_face = alerts = width = 0
     try:
         for index, (t_s, gray) in enumerate(video_frames(source, args.max_frames)):
             read += 1
             if index % args.every:
                 continue
             classified += 1
+            width = gray.shape[1]
             boxes = detector.faces(gray)
             probs = model.predict(detector.crop(gray, boxes[0])[None])[0] if boxes else None
             was = monitor.alert
@@ -192,7 +193,11 @@ def monitor_video(args: argparse.Namespace, model, detector, source: str | int) 
     finally:
         what = f"camera {source}" if isinstance(source, int) else source
         if classified and not with_face:
-            print(f"warning: {what}: no face in any of the {classified} frames classified", file=sys.stderr)
+            hint = detector.small_face_hint(width)
+            print(
+                f"warning: {what}: no face in any of the {classified} frames classified{hint}",
+                file=sys.stderr,
+            )
         elif read:
             print(
                 f"{what}: {read} frames, {classified} classified, a face in {with_face}, "
@@ -218,7 +223,11 @@ def predict_image(path: Path, model, detector) -> int:
         crops = [detector.crop(gray, box) for box in boxes]
     if not crops:
         small = max(gray.shape) <= 4 * detector.min_size
-        hint = "; if the images are face crops, add --no-detect" if small else ""
+        hint = (
+            "; if the images are face crops, add --no-detect"
+            if small
+            else detector.small_face_hint(gray.shape[1])
+        )
         print(f"warning: {path}: no face found{hint}", file=sys.stderr)
         return 0
     probabilities = model.predict(np.stack(crops))

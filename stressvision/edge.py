@@ -158,6 +158,20 @@ class FaceDetector:
         self.min_size = min_size
         self.detect_width = detect_width
 
+    def _min_side(self, scale: float) -> int:
+        """The smallest face side searched for, in the pixels of the copy detection runs on."""
+        return max(20, round(self.min_size * scale))
+
+    def small_face_hint(self, width: int) -> str:
+        """For a no-face warning: in a frame wider than `detect_width`, the face width under
+        which faces are missed, and the option that lowers it."""
+        if width <= self.detect_width:
+            return ""
+        smallest = round(self._min_side(self.detect_width / width) * width / self.detect_width)
+        return (
+            f"; faces under about {smallest} px wide are missed in a {width} px frame: raise --detect-width"
+        )
+
     def faces(self, gray: np.ndarray) -> list[tuple[int, int, int, int]]:
         """Face boxes (x, y, w, h) in `gray`'s pixels, largest first.
 
@@ -173,7 +187,7 @@ class FaceDetector:
             if scale < 1.0:  # at least 1 px each side: a 4000x3 strip would round to height 0
                 size = (max(1, round(width * scale)), max(1, round(height * scale)))
                 small = self.cv2.resize(gray, size, interpolation=self.cv2.INTER_AREA)
-            min_side = max(20, round(self.min_size * scale))
+            min_side = self._min_side(scale)
             boxes = self.cascade.detectMultiScale(
                 small, scaleFactor=1.2, minNeighbors=4, minSize=(min_side, min_side)
             )

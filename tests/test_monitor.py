@@ -95,7 +95,8 @@ def test_folders_give_videos_and_images_in_order_and_a_faceless_video_says_so(
     assert result.returncode == 1 and result.stdout == "", result.stderr  # an empty answer is not success
     assert our_lines(result.stderr) == [
         f"warning: {folder / 'a.png'}: no face found",
-        f"warning: {folder / 'b.avi'}: no face in any of the 12 frames classified",
+        f"warning: {folder / 'b.avi'}: no face in any of the 12 frames classified; faces under about 40 px "
+        "wide are missed in a 640 px frame: raise --detect-width",
         f"warning: {folder / 'c.png'}: no face found; if the images are face crops, add --no-detect",
         "error: no face found in any input (warnings above)",
     ]
@@ -279,3 +280,14 @@ def test_a_variable_frame_rate_video_keeps_its_own_time(tmp_path: Path):
     _slow_second_half(path)
     times = [t_s for t_s, _ in video_frames(str(path))]
     assert times == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 0.9, 1.1, 1.3], abs=1e-3)
+
+
+def test_the_small_face_hint_names_the_width_under_which_faces_are_missed():
+    """Detection runs on a copy `detect_width` wide: its smallest face (20 px there) scaled back."""
+    from stressvision.edge import FaceDetector
+
+    video = FaceDetector(detect_width=320)
+    hint = video.small_face_hint(1920)
+    assert hint == "; faces under about 120 px wide are missed in a 1920 px frame: raise --detect-width"
+    assert "about 60 px" in FaceDetector(detect_width=640).small_face_hint(1920)
+    assert video.small_face_hint(320) == video.small_face_hint(200) == ""  # searched at full size
