@@ -40,7 +40,7 @@ from stressvision.labels import label_map_from_params  # noqa: E402
 from stressvision.params import Section, load_params  # noqa: E402
 from stressvision.profiles import apply_overrides, available, load_profile, parse_overrides  # noqa: E402
 from stressvision.scores import confusion_report  # noqa: E402
-from stressvision.voice.corpora import VOICE_EMOTIONS, read_voice_corpus  # noqa: E402
+from stressvision.voice.corpora import VOICE_EMOTIONS, clip_format_params, read_voice_corpus  # noqa: E402
 from stressvision.voice.speakers import per_speaker_accuracy, speaker_folds  # noqa: E402
 
 if TYPE_CHECKING:
@@ -84,8 +84,7 @@ def profile_setup(name: str, overrides: dict, epochs: int | None) -> ProfileSetu
     try:
         features = FeatureConfig.from_section(
             Section("voice_features", params["voice_features"]),
-            mapping.int("sample_rate", minimum=4000),  # as the voice_map_labels stage checks them
-            mapping.float("clip_seconds", minimum=0.25, maximum=30.0),
+            *clip_format_params(mapping),  # as the voice_map_labels stage checks them
         )
         config = VoiceTrainConfig.from_section(Section("voice_train", params["voice_train"]), features.kind)
         speeds = Section("voice_balance", params["voice_balance"]).float_list(
@@ -252,7 +251,7 @@ def main() -> None:
         print("voice_speakers: every profile with " + ", ".join(f"{k}={v}" for k, v in overrides.items()))
 
     section = Section("voice_map_labels", setups[0].mapping)  # the labels every profile is scored on
-    sample_rate, seconds = section.int("sample_rate"), section.float("clip_seconds")
+    sample_rate, seconds = clip_format_params(section)
     label_map = label_map_from_params(section, VOICE_EMOTIONS)
     started = time.perf_counter()
     corpus = read_voice_corpus(args.archive, sample_rate, seconds)

@@ -69,7 +69,7 @@ def main() -> None:
         args.keras, len(classes), f"scheme {args.scheme} has {len(classes)}: {', '.join(classes)}"
     )
     (train_images, _), (test_images, test_labels) = splits["train"], splits["test"]
-    rng = np.random.default_rng(quantize.int("seed"))
+    rng = np.random.default_rng(quantize.seed())
     calibration = train_images[rng.permutation(len(train_images))[: quantize.int("representative_samples")]]
 
     plain, tta = predict_tta(model, test_images)

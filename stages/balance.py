@@ -9,7 +9,7 @@ def main() -> None:
     args = stage_args(__doc__, "mapped", "split", "out", "metrics", "plots")
 
     from stressvision.augment import AugmentConfig
-    from stressvision.balancing import BALANCE_METHODS, balance_train_set
+    from stressvision.balancing import BALANCE_METHODS, MAX_PER_CLASS, balance_train_set
     from stressvision.fileio import load_arrays, read_json, save_arrays, write_json, write_text
     from stressvision.labels import class_counts, learned_labels
     from stressvision.params import Section
@@ -20,8 +20,8 @@ def main() -> None:
     method = params.choice("method", BALANCE_METHODS)
     target = params.raw("target_per_class", None)
     if target is not None:
-        target = params.int("target_per_class", minimum=1)
-    seed = params.int("seed")
+        target = params.int("target_per_class", minimum=1, maximum=MAX_PER_CLASS)
+    seed = params.seed()
     augmentation = AugmentConfig.from_section(params.sub("augmentation"))
     params.check_no_extra_keys()
 

@@ -8,7 +8,7 @@ from stressvision.stage import run_stage, stage_args
 def main() -> None:
     args = stage_args(__doc__, "tflite", "test", "quantize-metrics", "metrics", "plots")
 
-    from stressvision.benchmark import Kpis
+    from stressvision.benchmark import Kpis, timing_params
     from stressvision.errors import ParamsError
     from stressvision.fileio import load_arrays, read_json, write_json, write_text
     from stressvision.litert import VARIANTS, TFLiteClassifier, latency_summary, time_inference
@@ -16,9 +16,7 @@ def main() -> None:
     from stressvision.params import Section
 
     params = Section.load("benchmark")
-    runs = params.int("runs", minimum=1)
-    warmup = params.int("warmup", minimum=0)
-    threads = params.int("threads", minimum=1)
+    runs, warmup, threads = timing_params(params)
     kpis = Kpis.from_section(params.sub("kpi"), VARIANTS)
     params.check_no_extra_keys()
 

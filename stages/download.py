@@ -18,7 +18,7 @@ def main() -> None:
     sample = params.sub("sample")
     train_per_class = sample.int("train_per_class", minimum=2)
     test_per_class = sample.int("test_per_class", minimum=1)
-    seed = sample.int("seed")
+    seed = sample.seed()
     sample.check_no_extra_keys()
     archive = params.raw("fer2013_archive", "") or ""
     if not isinstance(archive, str):

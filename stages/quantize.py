@@ -26,7 +26,7 @@ def main() -> None:
     params = Section.load("quantize")
     variants = params.str_list("variants", allowed=VARIANTS)
     n_calibration = params.int("representative_samples", minimum=1)
-    seed = params.int("seed")
+    seed = params.seed()
     tta = params.choice("tta", TTA_MODES)
     params.check_no_extra_keys()
 

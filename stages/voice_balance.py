@@ -20,7 +20,7 @@ def main() -> None:
     params = Section.load("voice_balance")
     method = params.choice("method", ("none", "oversample", "augment"))
     speeds = params.float_list("speed_perturb", minimum=0.5, maximum=2.0)
-    seed = params.int("seed")
+    seed = params.seed()
     params.check_no_extra_keys()
 
     meta = read_json(Path(args.mapped) / "meta.json")

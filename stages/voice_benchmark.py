@@ -10,15 +10,14 @@ def main() -> None:
 
     import numpy as np
 
+    from stressvision.benchmark import timing_params
     from stressvision.fileio import load_arrays, read_json, write_json, write_text
     from stressvision.litert import latency_summary
     from stressvision.params import Section
     from stressvision.voice.inference import VoiceClassifier
 
     params = Section.load("voice_benchmark")
-    runs = params.int("runs", minimum=1)
-    warmup = params.int("warmup", minimum=0)
-    threads = params.int("threads", minimum=1)
+    runs, warmup, threads = timing_params(params)
     params.check_no_extra_keys()
 
     quantized = read_json(args.quantize_metrics)

@@ -18,7 +18,7 @@ def main() -> None:
     sample = params.sub("sample")
     speakers = sample.int("speakers", minimum=3)
     per_emotion = sample.int("clips_per_emotion", minimum=1)
-    seed = sample.int("seed")
+    seed = sample.seed()
     sample.check_no_extra_keys()
     archive = params.raw("archive", "") or ""
     if not isinstance(archive, str):

@@ -12,12 +12,16 @@ def main() -> None:
     from stressvision.fileio import save_arrays, write_json
     from stressvision.labels import class_counts, label_map_from_params, labels_of_nonempty_classes
     from stressvision.params import Section
-    from stressvision.voice.corpora import VOICE_EMOTIONS, cut_off_note, read_voice_corpus
+    from stressvision.voice.corpora import (
+        VOICE_EMOTIONS,
+        clip_format_params,
+        cut_off_note,
+        read_voice_corpus,
+    )
     from stressvision.voice.download import CORPUS_FILE
 
     params = Section.load("voice_map_labels")
-    sample_rate = params.int("sample_rate", minimum=4000)
-    clip_seconds = params.float("clip_seconds", minimum=0.25, maximum=30.0)
+    sample_rate, clip_seconds = clip_format_params(params)
     label_map = label_map_from_params(params, VOICE_EMOTIONS)
     empty_classes = params.choice("empty_classes", ("drop", "error"))
     params.check_no_extra_keys()

@@ -24,7 +24,7 @@ def main() -> None:
     params = Section.load("voice_quantize")
     variants = params.str_list("variants", allowed=VARIANTS)
     n_calibration = params.int("representative_samples", minimum=1)
-    seed = params.int("seed")
+    seed = params.seed()
     params.check_no_extra_keys()
 
     model_dir, out = Path(args.model_dir), Path(args.out)

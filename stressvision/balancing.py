@@ -7,6 +7,7 @@ import numpy as np
 from stressvision.augment import AugmentConfig, build_augmenter
 
 BALANCE_METHODS = ("none", "oversample", "augment", "undersample")
+MAX_PER_CLASS = 100_000  # target_per_class: 14x FER-2013's largest class (10**9: out of memory, late)
 
 
 def balance_indices(labels: np.ndarray, method: str, target_per_class: int | None, seed: int):

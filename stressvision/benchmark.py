@@ -6,6 +6,19 @@ from dataclasses import dataclass
 
 from stressvision.params import Section
 
+MAX_RUNS = 1_000_000  # timed (or warm-up) invocations per variant (10**12 was a 7 TiB allocation)
+MAX_THREADS = 256  # LiteRT's num_threads is a C int; beyond the cores it only slows inference
+
+
+def timing_params(section: Section) -> tuple[int, int, int]:
+    """`runs`, `warmup` and `threads` of a benchmark section (face and voice alike), bounded so
+    that an extra digit is one line here instead of a traceback in LiteRT or numpy."""
+    return (
+        section.int("runs", minimum=1, maximum=MAX_RUNS),
+        section.int("warmup", minimum=0, maximum=MAX_RUNS),
+        section.int("threads", minimum=1, maximum=MAX_THREADS),
+    )
+
 
 @dataclass(frozen=True)
 class Kpis:

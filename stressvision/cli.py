@@ -30,15 +30,11 @@ from stressvision.tta import TTA_MODES
 def _files(item: str, suffixes: tuple[str, ...]) -> list[Path]:
     """The file itself, or a folder's files with one of `suffixes`, sorted, hidden ones left out;
     a folder without any is an error, not silence."""
+    from stressvision.edge import visible_files
+
     path = Path(item)
     if path.is_dir():
-        files = sorted(
-            p
-            for p in path.rglob("*")
-            if p.is_file()
-            and p.suffix.lower() in suffixes
-            and not any(part.startswith(".") for part in p.relative_to(path).parts)  # ._x.jpg of macOS
-        )
+        files = visible_files(path, suffixes)
         if not files:
             raise StressVisionError(f"{item}: a folder with no {'/'.join(suffixes)} files")
         return files
@@ -366,9 +362,10 @@ def evaluate(args: argparse.Namespace) -> int:
 
     model = load_face_models(args.models, num_threads=args.threads, tta=args.tta)
     paths, labels, skipped_folders = labelled_faces(args.data, model)
-    for name in skipped_folders:
+    for name, images in skipped_folders.items():
         print(
-            f"warning: {args.data}/{name}: not a class of this model ({', '.join(model.classes)}); skipped",
+            f"warning: {args.data}/{name}: not a class of this model ({', '.join(model.classes)}); "
+            f"its {images} image(s) skipped",
             file=sys.stderr,
         )
     faces, kept, unreadable = [], [], 0
@@ -384,6 +381,7 @@ def evaluate(args: argparse.Namespace) -> int:
     predicted = model.predict(np.stack(faces)).argmax(axis=1)
     report = confusion_report(np.asarray(kept), predicted, model.classes)
     report["skipped_unreadable"] = unreadable
+    report["skipped_other_classes"] = sum(skipped_folders.values())
     return _print_report(report, model.classes, args.json)
 
 

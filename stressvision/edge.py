@@ -231,22 +231,34 @@ def read_gray(path: Path) -> np.ndarray:
 
 def labelled_faces(
     root: str | os.PathLike, model: EdgeModel | EdgeEnsemble
-) -> tuple[list[Path], np.ndarray, list[str]]:
-    """Images in `root/<class or source emotion>/`: paths, class ids, and skipped folder names."""
+) -> tuple[list[Path], np.ndarray, dict[str, int]]:
+    """Images in `root/<class or source emotion>/`: paths, class ids, and the folders that are
+    no class of the model with the number of images each holds (skipped, and counted)."""
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"{root}: not a folder of class folders")
-    paths, labels, skipped = [], [], []
+    paths, labels, skipped = [], [], {}
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        images = visible_files(folder, IMAGE_SUFFIXES)
         target = model.class_of_folder(folder.name)
         if target is None:
-            skipped.append(folder.name)
+            skipped[folder.name] = len(images)
             continue
-        for file in sorted(folder.rglob("*")):
-            if file.is_file() and file.suffix.lower() in IMAGE_SUFFIXES:
-                paths.append(file)
-                labels.append(model.classes.index(target))
+        paths += images
+        labels += [model.classes.index(target)] * len(images)
     return paths, np.asarray(labels, dtype=np.int64), skipped
+
+
+def visible_files(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
+    """A folder's files with one of `suffixes`, sorted, hidden ones (macOS `._x.jpg`, viewers'
+    `.thumbnails/`) left out: what a user sees in the folder is what is read."""
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file()
+        and p.suffix.lower() in suffixes
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
 
 
 def face_crop_from_file(path: Path) -> np.ndarray:

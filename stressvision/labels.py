@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -43,12 +44,24 @@ class LabelMap:
 
 
 def label_map_from_params(section: Section, source_classes: tuple[str, ...]) -> LabelMap:
-    """Read `map_labels.scheme` and the scheme it names, checking every name against the source."""
+    """Read `map_labels.scheme` and the scheme it names, checking every name against the source.
+
+    The other schemes are checked too: a typo in one would otherwise surface only on the run
+    that selects it (their edits rerun the stage all the same)."""
     schemes = section.raw("schemes")
     if not isinstance(schemes, dict) or not schemes:
         raise ParamsError(section.key("schemes"), "expected a mapping of named label schemes")
     name = section.choice("scheme", tuple(schemes))
-    scheme = Section(section.key(f"schemes.{name}"), schemes[name])
+    label_map = scheme_label_map(section, name, schemes[name], source_classes)
+    for other in schemes:
+        if other != name:
+            scheme_label_map(section, other, schemes[other], source_classes)
+    return label_map
+
+
+def scheme_label_map(section: Section, name: str, values: Any, source_classes: tuple[str, ...]) -> LabelMap:
+    """The LabelMap of `schemes.NAME`, every class and emotion name checked."""
+    scheme = Section(section.key(f"schemes.{name}"), values)
     classes = tuple(scheme.str_list("classes"))
     raw_mapping = scheme.raw("mapping")
     if raw_mapping == "identity":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,33 @@ import yaml
 from stressvision.errors import ParamsError
 
 PARAMS_FILE = "params.yaml"
+SEED_MAX = 2**32 - 1  # numpy's legacy and Keras' set_random_seed take no more (nor a negative one)
+
+
+class YamlLoader(yaml.SafeLoader):
+    """PyYAML's safe loader reading numbers and booleans as YAML 1.2 does, as DVC does (`dvc
+    params diff`, `exp show`): PyYAML alone reads `1e-3` (no dot) as a string, which a stage
+    refused, and `yes`/`off` as booleans, which DVC shows as the strings they are."""
+
+
+BOOL_TAG = "tag:yaml.org,2002:bool"
+YamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != BOOL_TAG]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+YamlLoader.add_implicit_resolver(
+    BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+YamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def yaml_load(text: str) -> Any:
+    """Parse YAML text (params.yaml, a profile, a `-S` value) as DVC reads it."""
+    return yaml.load(text, Loader=YamlLoader)  # a SafeLoader: no Python objects
 
 
 def load_params(path: str | os.PathLike = PARAMS_FILE) -> dict[str, Any]:
@@ -18,7 +46,7 @@ def load_params(path: str | os.PathLike = PARAMS_FILE) -> dict[str, Any]:
     if not path.exists():
         raise ParamsError(str(path), "file not found; run from the project root")
     try:
-        params = yaml.safe_load(path.read_text()) or {}
+        params = yaml_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark else ""
@@ -66,13 +94,21 @@ class Section:
             raise ParamsError(self.key(key), f"expected true or false, got {value!r}")
         return value
 
-    def int(self, key: str, default: Any = ..., *, minimum: int | None = None) -> int:
+    def int(
+        self, key: str, default: Any = ..., *, minimum: int | None = None, maximum: int | None = None
+    ) -> int:
         value = self.raw(key, default)
         if isinstance(value, bool) or not isinstance(value, int):
             raise ParamsError(self.key(key), f"expected an integer, got {value!r}")
         if minimum is not None and value < minimum:
             raise ParamsError(self.key(key), f"must be >= {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise ParamsError(self.key(key), f"must be <= {maximum}, got {value}")
         return value
+
+    def seed(self, key: str = "seed") -> int:
+        """A random seed: numpy raises a traceback on a negative one, Keras on one over SEED_MAX."""
+        return self.int(key, minimum=0, maximum=SEED_MAX)
 
     def float(
         self,

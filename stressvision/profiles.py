@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from stressvision.errors import StressVisionError
-from stressvision.params import PARAMS_FILE, load_params
+from stressvision.params import PARAMS_FILE, load_params, yaml_load
 
 PROFILES_DIR = Path(__file__).resolve().parents[1] / "profiles"
 
@@ -54,7 +54,7 @@ def load_profile(name: str, profiles_dir: str | os.PathLike = PROFILES_DIR) -> d
         names = ", ".join(available(profiles_dir)) or "none"
         raise ProfileError(f"no profile {name!r} ({path} does not exist); profiles: {names}")
     try:
-        values = yaml.safe_load(path.read_text()) or {}
+        values = yaml_load(path.read_text()) or {}
     except yaml.YAMLError:
         raise ProfileError(f"{path}: not valid YAML") from None
     if not isinstance(values, dict):
@@ -96,7 +96,7 @@ def parse_overrides(items: list[str], flag: str, example: str, prefix: str = "")
         if not sep or not key:
             raise ProfileError(f"{flag} {item}: expected KEY=VALUE, e.g. {example}")
         try:
-            overrides[prefix + key] = yaml.safe_load(value)
+            overrides[prefix + key] = yaml_load(value)
         except yaml.YAMLError:
             raise ProfileError(f"{flag} {item}: {value!r} is not a YAML value (quote strings)") from None
     return overrides
@@ -191,7 +191,15 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     print(shlex.join(command), flush=True)
     if args.action == "run":
-        os.execvp(command[0], command)
+        try:
+            os.execvp(command[0], command)
+        except FileNotFoundError:  # a new shell without the environment activated
+            print(
+                f"error [profile]: {command[0]}: command not found; activate the environment that has it "
+                "(. .venv/bin/activate)",
+                file=sys.stderr,
+            )
+            sys.exit(2)
 
 
 if __name__ == "__main__":

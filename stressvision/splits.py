@@ -30,7 +30,7 @@ class SplitConfig:
                 f"{section.key('train')} + {section.key('val')} + {section.key('test')}",
                 f"ratios must sum to 1, they sum to {total:g}",
             )
-        config = cls(ratios, section.int("seed"), section.bool("use_official_test"))
+        config = cls(ratios, section.seed(), section.bool("use_official_test"))
         section.check_no_extra_keys()
         return config
 

@@ -25,6 +25,8 @@ from stressvision.params import Section
 DISTRIBUTE = ("none", "mirrored", "multi_worker")
 LR_SCHEDULES = ("plateau", "cosine")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16", "auto")
+MAX_INPUT_SIZE = 512  # pixels a side, of 48x48 faces upscaled (10**12 was a Keras traceback)
+MAX_UNITS = 16_384  # dense units: the VGG paper's 4096 at train.width's maximum, 4 (10**12: out of memory)
 
 
 @dataclass(frozen=True)
@@ -104,13 +106,13 @@ class TrainConfig:
     def from_section(cls, section: Section) -> TrainConfig:
         config = cls(
             model=section.choice("model", tuple(MODEL_BUILDERS)),
-            input_size=section.int("input_size", minimum=32),
+            input_size=section.int("input_size", minimum=32, maximum=MAX_INPUT_SIZE),
             dropout=section.float("dropout", minimum=0.0, maximum=0.9),
-            dense_units=section.int("dense_units", minimum=1),
+            dense_units=section.int("dense_units", minimum=1, maximum=MAX_UNITS),
             weights=weights_param(section),
             trainable_layers=section.int("trainable_layers", minimum=0),
             width=section.float("width", minimum=0.05, maximum=4.0),
-            fc_units=section.int("fc_units", minimum=0),
+            fc_units=section.int("fc_units", minimum=0, maximum=MAX_UNITS),
             epochs=section.int("epochs", minimum=1),
             max_minutes=section.float("max_minutes", minimum=0.0),
             batch_size=section.int("batch_size", minimum=1),
@@ -129,7 +131,7 @@ class TrainConfig:
             cache=section.bool("cache"),
             precision=section.choice("precision", PRECISIONS),
             distill=DistillConfig.from_section(section.sub("distill")),
-            seed=section.int("seed"),
+            seed=section.seed(),
             tensorboard=section.bool("tensorboard"),
             distribute=section.choice("distribute", DISTRIBUTE),
         )

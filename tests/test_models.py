@@ -30,6 +30,7 @@ from stressvision.profiles import (
     set_args,
     set_param_keys,
 )
+from stressvision.profiles import main as profiles_main
 from stressvision.training import CosineSchedule, TimeLeft, TrainConfig, build_model, make_dataset, train
 from tests.conftest import ROOT, deep_update, default_params
 
@@ -481,6 +482,18 @@ def test_run_profile_script_rejects_bad_profiles_in_one_line(tmp_path):
     )
     assert shown.stdout.startswith("dvc exp run -S train.model=custom_light")
     assert shown.stdout.strip().endswith("--queue")
+
+
+def test_run_profile_without_dvc_on_the_path_is_one_line(tmp_path, monkeypatch, capsys):
+    """A new shell without the .venv activated: one line, not execvp's traceback."""
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(SystemExit) as stopped:
+        profiles_main(["run", "realtime"])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err == (
+        "error [profile]: dvc: command not found; activate the environment that has it"
+        " (. .venv/bin/activate)\n"
+    )
 
 
 def test_an_interrupted_fit_leaves_no_training_log(tmp_path):

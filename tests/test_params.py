@@ -46,6 +46,21 @@ def test_bad_label_maps_name_the_key(updates, key):
     assert str(err.value).startswith(f"params.yaml: {key}:")
 
 
+@pytest.mark.parametrize(
+    ("updates", "key"),
+    [
+        ({"schemes": {"emotions": {"clases": ["angry"]}}}, "map_labels.schemes.emotions.clases: unknown key"),
+        ({"schemes": {"emotions": {"mapping": "identiy"}}}, "map_labels.schemes.emotions.mapping: expected"),
+        ({"schemes": {"mine": 1}}, "map_labels.schemes.mine: missing section or not a mapping"),
+    ],
+)
+def test_a_scheme_not_selected_is_checked_too(updates, key):
+    """Was accepted until a run selected that scheme (`-S map_labels.scheme=emotions`)."""
+    with pytest.raises(ParamsError) as err:
+        label_map_from_params(section("map_labels", updates), FER2013_EMOTIONS)
+    assert str(err.value).startswith(f"params.yaml: {key}"), err.value
+
+
 def test_unmapped_emotion_is_an_error():
     params = default_params()["map_labels"]
     del params["schemes"]["stress"]["mapping"]["fear"]
@@ -171,3 +186,141 @@ def test_train_speed_settings_are_checked_in_one_line(tmp_path, setting, message
     assert result.returncode == 2 and "Traceback" not in result.stderr
     last_line = result.stderr.strip().splitlines()[-1]
     assert last_line.startswith(f"train_speed.py: error: {message}"), result.stderr
+
+
+def seed_readers():
+    """(section, reader) for every section whose `seed` a config class reads."""
+    from stressvision.training import TrainConfig
+    from stressvision.voice.speakers import SpeakerSplitConfig
+    from stressvision.voice.training import VoiceTrainConfig
+
+    return [
+        ("split", SplitConfig.from_section),
+        ("train", TrainConfig.from_section),
+        ("voice_split", SpeakerSplitConfig.from_section),
+        ("voice_train", lambda s: VoiceTrainConfig.from_section(s, "paralinguistic")),
+    ]
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32])
+def test_a_seed_numpy_or_keras_cannot_take_is_one_line(seed):
+    """numpy's default_rng(-1) and Keras' set_random_seed(2**32) were tracebacks."""
+    for name, reader in seed_readers():
+        with pytest.raises(ParamsError) as err:
+            reader(section(name, {"seed": seed}))
+        assert str(err.value).startswith(f"params.yaml: {name}.seed: must be "), err.value
+    for seed_ok in (0, 2**32 - 1):
+        for name, reader in seed_readers():
+            reader(section(name, {"seed": seed_ok}))
+
+
+@pytest.mark.parametrize(
+    ("updates", "module", "args", "key"),
+    [
+        (
+            {"download": {"sample": {"seed": -1}}},
+            "download",
+            ["--out", "raw", "--partial", "p"],
+            "download.sample.seed",
+        ),
+        (
+            {"voice_balance": {"seed": -3}},
+            "voice_balance",
+            ["--mapped", "m", "--split", "s", "--out", "o", "--metrics", "x", "--plots", "p"],
+            "voice_balance.seed",
+        ),
+        (
+            {"benchmark": {"threads": 10**12}},
+            "benchmark",
+            ["--tflite", "t", "--test", "t.npz", "--quantize-metrics", "q", "--metrics", "x", "--plots", "p"],
+            "benchmark.threads",
+        ),
+        (
+            {"voice_benchmark": {"runs": 10**12}},
+            "voice_benchmark",
+            ["--tflite", "t", "--test-clips", "c", "--quantize-metrics", "q"]
+            + ["--metrics", "x", "--plots", "p"],
+            "voice_benchmark.runs",
+        ),
+        (
+            {"balance": {"target_per_class": 10**9}},
+            "balance",
+            ["--mapped", "m", "--split", "s", "--out", "o", "--metrics", "x", "--plots", "p"],
+            "balance.target_per_class",
+        ),
+        (
+            {"voice_map_labels": {"sample_rate": 10**12}},
+            "voice_map_labels",
+            ["--raw", "r", "--out", "o", "--metrics", "x"],
+            "voice_map_labels.sample_rate",
+        ),
+    ],
+)
+def test_out_of_range_seeds_and_counts_stop_the_stage_in_one_line(tmp_path, updates, module, args, key):
+    """Were tracebacks: numpy's ValueError (seed), LiteRT's TypeError (threads), allocations of
+    7 TiB (runs) and 14 TiB (a sample rate of 10**12, while decoding), out of memory after a
+    minute of augmenting (target_per_class)."""
+    result = stage_in_copy(tmp_path, updates, module, *args)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    lines = error_lines(result.stderr)
+    assert len(lines) == 1 and f"params.yaml: {key}: must be " in lines[0], result.stderr
+
+
+def test_numbers_and_booleans_read_as_dvc_reads_them(tmp_path):
+    """DVC reads params.yaml as YAML 1.2, PyYAML as 1.1: `learning_rate: 1e-3` was a string to
+    the stage (refused, while `dvc params diff` showed 0.001) and `cache: yes` a boolean (taken,
+    while DVC showed the string "yes")."""
+    from dvc.utils.serialize import parse_yaml
+
+    from stressvision.params import load_params
+    from stressvision.profiles import parse_overrides
+
+    text = "train:\n  learning_rate: 1e-3\n  max_minutes: 5E+1\n  model: 1e3x\n  lr: '1e-3'\n"
+    text += "  cache: yes\n  augment: off\n  class_weights: True\n  tensorboard: false\n"
+    (tmp_path / "params.yaml").write_text(text)
+    params = load_params(tmp_path / "params.yaml")
+    assert params == parse_yaml(text, "params.yaml")
+    assert params["train"]["learning_rate"] == 0.001 and params["train"]["lr"] == "1e-3"
+    train = Section("train", params["train"])
+    assert train.float("learning_rate", maximum=1.0) == 0.001
+    assert train.bool("class_weights") is True and train.bool("tensorboard") is False
+    with pytest.raises(ParamsError, match=r"^params.yaml: train.cache: expected true or false, got 'yes'$"):
+        train.bool("cache")
+    assert parse_overrides(["learning_rate=1e-3", "cache=on"], "-S", "x=1") == {
+        "learning_rate": 0.001,
+        "cache": "on",
+    }
+
+
+@pytest.mark.parametrize(
+    ("updates", "message"),
+    [
+        ({"fmin": 9000}, "voice_features.fmin: must be < fmax (8000), got 9000"),  # named fmax
+        ({"fmax": 9000}, "voice_features.fmax: must be <= voice_map_labels.sample_rate/2 (8000), got 9000"),
+        ({"n_mels": 300}, "voice_features.n_mels: must be <= 256, the FFT bins from fmin to fmax (20-8000"),
+        ({"n_mels": 10**12}, "voice_features.n_mels: must be <= 256"),  # a TensorFlow traceback
+        ({"fmin": 7990}, "voice_features.n_mels: must be <= 1, the FFT bins from fmin to fmax (7990-"),
+    ],
+)
+def test_voice_feature_bands_name_the_key_at_fault(updates, message):
+    from stressvision.voice.features import FeatureConfig
+
+    with pytest.raises(ParamsError) as err:
+        FeatureConfig.from_section(section("voice_features", updates), 16000, 2.0)
+    assert str(err.value).startswith(f"params.yaml: {message}"), err.value
+
+
+@pytest.mark.parametrize(
+    ("updates", "message"),
+    [
+        ({"input_size": 10**12}, "train.input_size: must be <= 512"),  # a Keras traceback
+        ({"dense_units": 10**12}, "train.dense_units: must be <= 16384"),  # out of memory after 10 s
+        ({"fc_units": 10**6}, "train.fc_units: must be <= 16384"),
+    ],
+)
+def test_model_sizes_beyond_memory_are_one_line(updates, message):
+    from stressvision.training import TrainConfig
+
+    with pytest.raises(ParamsError) as err:
+        TrainConfig.from_section(section("train", updates))
+    assert str(err.value).startswith(f"params.yaml: {message}"), err.value

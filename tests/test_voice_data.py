@@ -314,6 +314,9 @@ def test_speaker_split_errors_name_the_key_or_the_fix():
         assign_speakers(["a", "b"], split_config())
     with pytest.raises(ParamsError, match="also a test speaker"):
         split_config(test_speakers=["a"], val_speakers=["a"])
+    with pytest.raises(ParamsError, match=r"^params.yaml: voice_split.test: is 0 and test_speakers is empty"):
+        split_config(test=0)  # was an empty test split: a traceback in voice_evaluate after training
+    assert split_config(test=0, test_speakers=["a"]).test_speakers == ("a",)
     folds = speaker_folds([f"s{i}" for i in range(5)], 5)
     assert sorted(s for fold in folds for s in fold) == [f"s{i}" for i in range(5)]
 

@@ -19,7 +19,20 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from stressvision.errors import DataError
+from stressvision.params import Section
 from stressvision.voice.audio import AudioError, load_recording, model_clip
+
+MAX_SAMPLE_RATE = 96_000  # twice the highest corpus rate (RAVDESS 48 kHz); more only pads memory
+
+
+def clip_format_params(section: Section) -> tuple[int, float]:
+    """`voice_map_labels.sample_rate` and `clip_seconds`: the one place their bounds live (a
+    rate of 10**12 was a 14 TiB allocation mid-decoding)."""
+    return (
+        section.int("sample_rate", minimum=4000, maximum=MAX_SAMPLE_RATE),
+        section.float("clip_seconds", minimum=0.25, maximum=30.0),
+    )
+
 
 # Every emotion the supported corpora use, under one spelling.
 VOICE_EMOTIONS: tuple[str, ...] = (

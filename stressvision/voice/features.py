@@ -7,6 +7,7 @@ compute features differently.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -80,14 +81,24 @@ class FeatureConfig:
                 section.key("speaker_norm"),
                 f"needs kind {', '.join(STATISTICS_KINDS[:-1])} or {STATISTICS_KINDS[-1]}, not {config.kind}",
             )
-        if config.fmax > sample_rate / 2 or config.fmin >= config.fmax:
+        if config.fmax > sample_rate / 2:
             raise ParamsError(
                 section.key("fmax"),
-                f"need fmin < fmax <= sample_rate/2 ({sample_rate / 2:g}), got {config.fmax:g}",
+                f"must be <= voice_map_labels.sample_rate/2 ({sample_rate / 2:g}), got {config.fmax:g}",
             )
+        if config.fmin >= config.fmax:
+            raise ParamsError(section.key("fmin"), f"must be < fmax ({config.fmax:g}), got {config.fmin:g}")
         if config.cmvn and config.kind in CLIP_KINDS:
             raise ParamsError(
                 section.key("cmvn"), f"must be false for {config.kind} (it would zero the means)"
+            )
+        bin_hz = sample_rate / config.fft_length
+        bins = math.floor(config.fmax / bin_hz) - math.ceil(config.fmin / bin_hz) + 1
+        if config.n_mels > bins:  # bands without a bin: constant features (n_mels 10**12: a crash)
+            raise ParamsError(
+                section.key("n_mels"),
+                f"must be <= {bins}, the FFT bins from fmin to fmax ({config.fmin:g}-{config.fmax:g} Hz) "
+                f"of a {config.frame_ms:g} ms frame at {sample_rate} Hz, got {config.n_mels}",
             )
         if config.n_mfcc > config.n_mels:
             raise ParamsError(section.key("n_mfcc"), f"must be <= n_mels ({config.n_mels})")

@@ -42,9 +42,13 @@ class SpeakerSplitConfig:
             val_speakers=names("val_speakers"),
             test=section.float("test", minimum=0.0, maximum=0.9),
             val=section.float("val", minimum=0.0, maximum=0.9),
-            seed=section.int("seed"),
+            seed=section.seed(),
         )
         section.check_no_extra_keys()
+        if config.test == 0 and not config.test_speakers:  # nothing to score: voice_evaluate would crash
+            raise ParamsError(
+                section.key("test"), "is 0 and test_speakers is empty: no speaker would be left to test on"
+            )
         overlap = set(config.test_speakers) & set(config.val_speakers)
         if overlap:
             raise ParamsError(section.key("val_speakers"), f"{sorted(overlap)[0]} is also a test speaker")

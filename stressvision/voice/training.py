@@ -87,7 +87,7 @@ class VoiceTrainConfig:
             class_weights=section.bool("class_weights"),
             mixup_alpha=section.float("mixup_alpha", minimum=0.0, maximum=10.0),
             spec_augment=SpecAugmentConfig.from_section(section.sub("spec_augment")),
-            seed=section.int("seed"),
+            seed=section.seed(),
         )
         section.check_no_extra_keys()
         if feature_kind not in MODEL_FEATURES[config.model]:
