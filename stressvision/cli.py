@@ -158,7 +158,7 @@ def monitor_video(args: argparse.Namespace, model, detector, source: str | int) 
     score and the alert state (a line with `"alert_changed": true` when the alert flips);
     then, also when stopped (Ctrl-C on a camera), one summary line on stderr. Returns the
     number of frames with a face."""
-    from stressvision.monitor import StressMonitor, stress_classes, video_frames
+    from stressvision.monitor import FaceTracker, StressMonitor, stress_classes, video_frames
 
     try:
         stress = stress_classes(model.classes, model.source_to_class)
@@ -166,6 +166,7 @@ def monitor_video(args: argparse.Namespace, model, detector, source: str | int) 
         hint = f"(--model {args.model}); give a stress or an emotion model"
         raise StressVisionError(f"{source}: {exc} {hint}") from None
     monitor = StressMonitor(stress, args.window, args.threshold, args.hysteresis)
+    tracker = FaceTracker(detector)
     read = classified = with_face = alerts = width = 0
     try:
         for index, (t_s, gray) in enumerate(video_frames(source, args.max_frames)):
@@ -174,7 +175,7 @@ def monitor_video(args: argparse.Namespace, model, detector, source: str | int) 
                 continue
             classified += 1
             width = gray.shape[1]
-            boxes = detector.faces(gray)
+            boxes = tracker.faces(gray)
             probs = model.predict(detector.crop(gray, boxes[0])[None])[0] if boxes else None
             was = monitor.alert
             score, alert = monitor.update(t_s, probs)

@@ -69,6 +69,75 @@ def test_edge_latency_times_a_real_face(tmp_path):
     assert "faces found per frame: 1" in result.stdout and "end-to-end p95" in result.stdout
 
 
+def face_video(path: Path, frames: int, face_jpeg: bytes | None) -> Path:
+    """A 640x480 clip as `benchmarks.synthetic_video` writes it; no face: a flat grey square."""
+    import io
+
+    from benchmarks.synthetic_video import write_clip
+
+    face = np.full((48, 48), 90, np.uint8)
+    if face_jpeg is not None:
+        face = np.asarray(Image.open(io.BytesIO(face_jpeg)).convert("L"))
+    write_clip(face, path, (640, 480), textured=False, frames=frames, fps=25.0)
+    return path
+
+
+def test_edge_latency_times_each_frame_of_a_video_decoding_included(tmp_path):
+    needs(STRESS_MODEL, REAL_FER)
+    (tmp_path / "face.jpg").write_bytes(fer_happy_faces(1)[0])
+    video = tmp_path / "clip.mp4"
+    made = bench(
+        "synthetic_video", "--face", str(tmp_path / "face.jpg"), "--out", str(video), "--frames", "16"
+    )
+    assert made.returncode == 0 and made.stdout.startswith(
+        f"synthetic_video: {video}: 16 frames, 640x480, texture"
+    )
+    result = bench("edge_latency", "--model", str(STRESS_MODEL), "--video", str(video), "--runs", "5")
+    assert result.returncode == 0, result.stderr
+    assert "640x480 frames, a face in 5 of 5 timed frames (10 warm-up)" in result.stdout
+    parts = ("decode", "detect", "classify", "total")
+    rows = [line.split(" ", 1)[0] for line in result.stdout.splitlines()]
+    assert [r for r in rows if r in parts] == list(parts), result.stdout
+    assert "frames per second (mean):" in result.stdout and "end-to-end p95" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--size", "12x3"], "argument --size: each side from 96 to 7680x4320, got 12x3"),
+        (["--size", "big"], "argument --size: expected WIDTHxHEIGHT, e.g. 640x480, got 'big'"),
+        (["--frames", "0"], "argument --frames: must be >= 1, got 0"),
+        (["--fps", "0"], "--fps must be from 1 to 240, got 0"),
+        (["--out", "{tmp}/clip.mkv"], "clip.mkv: give a .mp4 or .avi file"),
+    ],
+)
+def test_synthetic_video_refuses_what_it_cannot_write(files, args, message):
+    result = bench(
+        "synthetic_video",
+        "--face",
+        files["grey"],
+        "--out",
+        f"{files['tmp']}/clip.mp4",
+        *(a.format(**files) for a in args),
+    )
+    assert message in usage_error(result)
+    assert not Path(files["tmp"], "clip.mp4").exists() and not Path(files["tmp"], "clip.mkv").exists()
+
+
+def test_edge_latency_refuses_a_video_it_cannot_time(tmp_path):
+    needs(STRESS_MODEL)
+    faceless = bench(
+        "edge_latency", "--model", str(STRESS_MODEL), "--video", str(face_video(tmp_path / "a.avi", 14, None))
+    )
+    assert "a.avi: no face found in any timed frame" in one_error(faceless)
+    short = bench(
+        "edge_latency", "--model", str(STRESS_MODEL), "--video", str(face_video(tmp_path / "b.avi", 6, None))
+    )
+    assert "b.avi: 6 frame(s); needs more than the 10 warm-up frames" in one_error(short)
+    both = bench("edge_latency", "--model", "M", "--face", "F", "--video", "V")
+    assert "argument --video: not allowed with argument --face" in usage_error(both)
+
+
 @pytest.mark.parametrize(
     ("module", "args", "message"),
     [
