@@ -28,13 +28,20 @@ def _as_if_created(path: Path, mode: int) -> None:
     os.chmod(path, mode & ~_umask())
 
 
-def _remove_stale(parent: Path, prefix: str, suffix: str) -> None:
+def _remove_stale(parent: Path, prefix: str, suffix: str, target: Path | None = None) -> None:
     """Remove what a killed earlier write (SIGKILL, power loss) left beside its target: the
-    temporary `prefix` + 8 random characters + `suffix` file or folder, and an `.old` folder."""
+    temporary `prefix` + 8 random characters + `suffix` file or folder, and an `.old` folder.
+    .gitignore hides them meanwhile (`.*.tmp`, `.*.tmp.*`), which may be long: DVC restores an
+    unchanged stage from its run-cache instead of running it, so a metrics file's would stay.
+
+    An `.old` folder with `target` missing is a kill between moving the old folder aside and
+    the new one in: it is put back rather than removed, so the old version is not lost."""
     stale = re.compile(rf"{re.escape(prefix)}[a-z0-9_]{{8}}{re.escape(suffix)}(\.old)?")
-    for leftover in parent.iterdir():
+    for leftover in sorted(parent.iterdir()):
         if stale.fullmatch(leftover.name):
-            if leftover.is_dir():
+            if target is not None and leftover.name.endswith(".old") and not target.exists():
+                os.replace(leftover, target)
+            elif leftover.is_dir():
                 shutil.rmtree(leftover)
             else:
                 leftover.unlink()
@@ -65,19 +72,21 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     belong together, like a model bundle) only if the block succeeds, else it is removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale(path.parent, f".{path.name}.", ".tmp")
+    _remove_stale(path.parent, f".{path.name}.", ".tmp", target=path)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    old = path.with_name(f"{tmp.name}.old")
     try:
         yield tmp
         _as_if_created(tmp, 0o777)
-        old = None
         if path.exists():
-            old = path.with_name(f"{tmp.name}.old")
             os.replace(path, old)
         os.replace(tmp, path)
-        if old is not None:
-            shutil.rmtree(old)
     finally:
+        # a Ctrl-C between the two renames must not lose the old folder: put it back
+        if old.exists() and not path.exists():
+            os.replace(old, path)
+        elif old.exists():
+            shutil.rmtree(old)
         if tmp.exists():
             shutil.rmtree(tmp)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from stressvision.fileio import atomic_path, size_mb
+from stressvision.fileio import atomic_dir, atomic_path, size_mb
 
 
 def balanced_class_weights(labels: np.ndarray, num_classes: int) -> dict[int, float]:
@@ -42,14 +42,17 @@ def fit_and_save(
 
     Returns the history and the summary, with the saved model's size added (`model_size_mb`).
     A fit that does not finish (Ctrl-C, an error) leaves no DVCLive log: the epochs it did log
-    would otherwise show in `dvc metrics` and `dvc exp show` as the stage's result.
+    would otherwise show in `dvc metrics` and `dvc exp show` as the stage's result. DVCLive
+    writes into a temporary folder that replaces `live_dir` only after the fit, so a fit killed
+    outright (SIGKILL, the OOM killer), which runs no clean-up, leaves no partial log either.
     """
     from dvclive import Live
     from dvclive.keras import DVCLiveCallback
 
     try:
         with (
-            Live(dir=str(live_dir), dvcyaml=None, save_dvc_exp=False, report=None) as live,
+            atomic_dir(live_dir) as live_tmp,
+            Live(dir=str(live_tmp), dvcyaml=None, save_dvc_exp=False, report=None) as live,
             tempfile.TemporaryDirectory() as work_dir,
         ):
             model, history, summary = fit(work_dir, [DVCLiveCallback(live=live)])

@@ -347,6 +347,55 @@ def test_atomic_folder_is_replaced_whole_or_not_at_all(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["tflite"]
 
 
+def test_an_interrupted_folder_swap_keeps_the_old_folder(tmp_path, monkeypatch):
+    """Ctrl-C between moving the old bundle aside and the new one in (a user's packaged model,
+    outside DVC): the old bundle is put back, and what a SIGKILL there left is put back next time."""
+    import stressvision.fileio as fileio
+
+    bundle = tmp_path / "tflite"
+    with atomic_dir(bundle) as tmp:
+        (tmp / "float32.tflite").write_bytes(b"old")
+    real_replace, calls = os.replace, []
+
+    def interrupted_after_first(src, dst):
+        calls.append(dst)
+        real_replace(src, dst)
+        if len(calls) == 1:  # the old folder moved aside, the new one not yet in
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(fileio.os, "replace", interrupted_after_first)
+    with pytest.raises(KeyboardInterrupt), atomic_dir(bundle) as tmp:
+        (tmp / "int8.tflite").write_bytes(b"new")
+    monkeypatch.undo()
+    assert [p.name for p in tmp_path.iterdir()] == ["tflite"]
+    assert [p.name for p in bundle.iterdir()] == ["float32.tflite"]
+
+    os.replace(bundle, tmp_path / ".tflite.k6wkbxcp.tmp.old")  # SIGKILL at the same point
+    with pytest.raises(RuntimeError), atomic_dir(bundle):
+        raise RuntimeError("interrupted again")
+    assert [p.name for p in tmp_path.iterdir()] == ["tflite"]
+    assert (bundle / "float32.tflite").read_bytes() == b"old"
+
+
+def test_what_a_killed_write_leaves_is_ignored_by_git(tmp_path):
+    """A SIGKILL mid-write leaves a temporary file beside metrics/*.json (git-tracked) that stays
+    when DVC restores the stage from its run-cache: git must not offer it for a commit."""
+    import subprocess
+
+    from tests.conftest import ROOT
+
+    names = []
+    with atomic_path(tmp_path / "quantize.json") as tmp:
+        names.append(f"metrics/{tmp.name}")
+    with atomic_dir(tmp_path / "train") as tmp:
+        names += [f"dvclive/{tmp.name}/metrics.json", f"plots/{tmp.name}.old/curves.png"]
+    for name in names:
+        ignored = subprocess.run(["git", "check-ignore", "-q", "--no-index", name], cwd=ROOT)
+        assert ignored.returncode == 0, f"{name} is not ignored"
+    kept = subprocess.run(["git", "check-ignore", "-q", "--no-index", "metrics/quantize.json"], cwd=ROOT)
+    assert kept.returncode == 1
+
+
 def test_atomic_outputs_get_the_mode_a_plain_write_gives(tmp_path):
     """Not mkstemp's owner-only 0600 / mkdtemp's 0700: others read a shared cache or model folder."""
     old = os.umask(0o022)

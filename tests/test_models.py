@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import signal
 import subprocess
 import sys
 import textwrap
@@ -504,12 +507,74 @@ def test_an_interrupted_fit_leaves_no_training_log(tmp_path):
         live = callbacks[0].live
         live.log_metric("train/accuracy", 0.3)
         live.next_step()
-        assert (live_dir / "metrics.json").is_file()  # DVCLive logs as the epochs go
+        assert list(tmp_path.glob(".dvclive.*.tmp/metrics.json"))  # DVCLive logs as the epochs go
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
         fit_and_save(fit, live_dir, tmp_path / "model.keras")
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_killed_fit_leaves_no_partial_training_log(tmp_path):
+    """SIGKILL (the OOM killer) mid-fit runs no clean-up: the epochs DVCLive had logged must not
+    be left in the live folder, where `dvc plots` would draw them as the stage's curves."""
+    live_dir, model_path = tmp_path / "dvclive", tmp_path / "model.keras"
+    killed = textwrap.dedent(
+        f"""
+        import os, signal
+        from stressvision.fitting import fit_and_save
+
+        def fit(work_dir, callbacks):
+            callbacks[0].live.log_metric("train/accuracy", 0.3)
+            callbacks[0].live.next_step()
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        fit_and_save(fit, {str(live_dir)!r}, {str(model_path)!r})
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", killed], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300
+    )
+    assert result.returncode == -signal.SIGKILL
+    assert not live_dir.exists()
+
+    def fit(work_dir, callbacks):  # the rerun clears what the killed fit left
+        callbacks[0].live.log_metric("train/accuracy", 0.5)
+        callbacks[0].live.next_step()
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
+        return model, {"loss": [1.0]}, {}
+
+    fit_and_save(fit, live_dir, model_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dvclive", "model.keras"]
+    assert (live_dir / "metrics.json").is_file()
+
+
+def test_ctrl_c_swallowed_by_an_import_is_still_one_line(capsys):
+    """Ctrl-C inside numpy's C import (Keras loading) surfaces as an ImportError that blames the
+    install: after a Ctrl-C, whatever main() raises is the interrupt's one line and status 130."""
+    from stressvision.stage import run_stage
+
+    def interrupted_import():
+        with contextlib.suppress(KeyboardInterrupt):  # C code running as it arrives drops it
+            signal.raise_signal(signal.SIGINT)
+        raise ImportError('PyCapsule_Import could not import module "datetime"')
+
+    def swallowed_whole():
+        with contextlib.suppress(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)
+
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # a stage process's
+    try:
+        for main in (interrupted_import, swallowed_whole):
+            with pytest.raises(SystemExit) as stopped:
+                run_stage("evaluate", main)
+            assert stopped.value.code == 130
+            assert capsys.readouterr().err == (
+                "error [evaluate]: interrupted; no output was half-written, rerun `dvc repro`\n"
+            )
+            assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 def test_a_teacher_that_is_not_a_face_model_is_a_params_error(tmp_path):
