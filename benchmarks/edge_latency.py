@@ -24,6 +24,7 @@ from benchmarks.latency_table import print_parts
 from benchmarks.script import one_line_errors, positive_int
 from stressvision.edge import FaceDetector, load_face_models, read_gray
 from stressvision.errors import DataError
+from stressvision.monitor import FULL_SEARCH_EVERY, FaceTracker
 
 TARGET_MS = 20.0
 
@@ -40,12 +41,21 @@ def main() -> None:
     frames.add_argument("--face", help="an image of one face")
     frames.add_argument("--video", help="a video file: time each of its frames")
     parser.add_argument("--runs", type=positive_int, default=200, help="timed runs (--video: frames)")
+    parser.add_argument(
+        "--full-every",
+        type=positive_int,
+        default=FULL_SEARCH_EVERY,
+        help=f"--video: frames between whole-frame face searches (default {FULL_SEARCH_EVERY}, as the "
+        "monitor; 1: every frame, no tracking)",
+    )
     args = parser.parse_args()
 
     model = load_face_models(args.model, num_threads=1)
     detector = FaceDetector()
     if args.video:
-        time_video(args.video, model, detector, args.runs, " + ".join(args.model))
+        time_video(
+            args.video, model, FaceTracker(detector, args.full_every), args.runs, " + ".join(args.model)
+        )
         return
     face = Image.fromarray(read_gray(Path(args.face)))
     frame_img = Image.new("L", (640, 480), 90)
@@ -83,11 +93,9 @@ def print_verdict(p95: float) -> None:
     )
 
 
-def time_video(path: str, model, detector: FaceDetector, runs: int, label: str, warmup: int = 10) -> None:
-    """Per frame: decoding (to grayscale), detection, and classification of the largest face."""
-    from stressvision.monitor import FaceTracker, video_frames
-
-    tracker = FaceTracker(detector)
+def time_video(path: str, model, tracker: FaceTracker, runs: int, label: str, warmup: int = 10) -> None:
+    """Per frame: decoding (to grayscale), face search (`tracker`), and classification of the face."""
+    from stressvision.monitor import video_frames
 
     parts = {"decode": [], "detect": [], "classify": [], "total": []}
     frames = video_frames(path, warmup + runs)
@@ -102,7 +110,7 @@ def time_video(path: str, model, detector: FaceDetector, runs: int, label: str, 
         boxes = tracker.faces(gray)
         t2 = time.perf_counter()
         if boxes:
-            model.predict(detector.crop(gray, boxes[0])[None])
+            model.predict(tracker.detector.crop(gray, boxes[0])[None])
         t3 = time.perf_counter()
         read += 1
         size = f"{gray.shape[1]}x{gray.shape[0]}"
@@ -116,7 +124,8 @@ def time_video(path: str, model, detector: FaceDetector, runs: int, label: str, 
         raise DataError(f"{path}: no face found in any timed frame: nothing was classified")
     timed = len(parts["total"])
     print(
-        f"edge_latency: {label}, TTA {model.tta}, {path}: {size} frames, "
+        f"edge_latency: {label}, TTA {model.tta}, {path}: {size} frames, whole-frame search every "
+        f"{tracker.full_every}, "
         f"a face in {with_face} of {timed} timed frames ({read - timed} warm-up)"
     )
     p95 = print_parts(parts)

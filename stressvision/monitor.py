@@ -24,6 +24,7 @@ STRESS_SOURCES = ("angry", "disgust", "fear")  # the source emotions the product
 # A frame exactly `window_s` old leaves the window on every frame: without this margin,
 # `t - window_s` in floating point keeps it on some frames (126 of 25 fps in 5 s) and not others.
 WINDOW_EDGE_S = 1e-6
+FULL_SEARCH_EVERY = 25  # frames between whole-frame face searches: a second at 25 fps
 
 
 def stress_classes(classes: list[str], source_to_class: dict[str, str | None]) -> list[int]:
@@ -44,7 +45,7 @@ class FaceTracker:
     a face that enters, or a larger one, is taken within that many frames."""
 
     detector: Any  # a FaceDetector
-    full_every: int = 25
+    full_every: int = FULL_SEARCH_EVERY
     _last: tuple[int, int, int, int] | None = None
     _since_full: int = 0
 

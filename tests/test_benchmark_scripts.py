@@ -94,7 +94,10 @@ def test_edge_latency_times_each_frame_of_a_video_decoding_included(tmp_path):
     )
     result = bench("edge_latency", "--model", str(STRESS_MODEL), "--video", str(video), "--runs", "5")
     assert result.returncode == 0, result.stderr
-    assert "640x480 frames, a face in 5 of 5 timed frames (10 warm-up)" in result.stdout
+    assert (
+        "640x480 frames, whole-frame search every 25, a face in 5 of 5 timed frames (10 warm-up)"
+        in result.stdout
+    )
     parts = ("decode", "detect", "classify", "total")
     rows = [line.split(" ", 1)[0] for line in result.stdout.splitlines()]
     assert [r for r in rows if r in parts] == list(parts), result.stdout
