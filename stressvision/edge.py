@@ -183,7 +183,7 @@ class FaceDetector:
         `near`, a face box of the previous video frame: search only around it (half its size
         beyond each side) and at its scale (0.75x to 1.33x). A face moves little from frame to
         frame, and the cascade's cost is in the positions and scales it tries: on a busy
-        background a whole 640x480 frame took about 15x as long.
+        background a whole 640x480 frame took about 12x as long.
         An OpenCV failure is a DataError, so one odd image is one error line, not a traceback.
         """
         height, width = gray.shape[:2]

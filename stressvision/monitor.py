@@ -13,11 +13,14 @@ import os
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from stressvision.errors import DataError
+
+if TYPE_CHECKING:
+    from stressvision.edge import FaceDetector
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".3gp")
 STRESS_SOURCES = ("angry", "disgust", "fear")  # the source emotions the product calls stress
@@ -40,11 +43,11 @@ def stress_classes(classes: list[str], source_to_class: dict[str, str | None]) -
 @dataclass
 class FaceTracker:
     """A video's face boxes frame by frame: searched near the last face (`FaceDetector.faces`
-    with `near`: on a busy 640x480 background 4 ms a frame instead of 50), and in the whole
+    with `near`: on a busy 640x480 background 4 ms a frame instead of 33), and in the whole
     frame every `full_every` frames (a second at 25 fps) and whenever the face is lost, so that
     a face that enters, or a larger one, is taken within that many frames."""
 
-    detector: Any  # a FaceDetector
+    detector: FaceDetector
     full_every: int = FULL_SEARCH_EVERY
     _last: tuple[int, int, int, int] | None = None
     _since_full: int = 0
