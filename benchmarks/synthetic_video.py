@@ -35,6 +35,16 @@ def frame_size(text: str) -> tuple[int, int]:
     return width, height
 
 
+def busy_background(height: int, width: int, blur_px: float, rng: np.random.Generator) -> np.ndarray:
+    """Noise blurred by `blur_px` around grey 90 (uint8): the edges and eye-like blobs of a busy
+    room, which make a Haar cascade work harder than a flat wall does."""
+    import cv2
+
+    noise = rng.normal(0, 1, (height, width)).astype(np.float32)
+    texture = cv2.GaussianBlur(noise, (0, 0), blur_px)
+    return np.clip(90 + texture / texture.std() * 35, 0, 255).astype(np.uint8)
+
+
 def write_clip(
     face: np.ndarray, out: Path, size: tuple[int, int], textured: bool, frames: int, fps: float
 ) -> None:
@@ -45,11 +55,9 @@ def write_clip(
     side = height // 3
     face = cv2.resize(face, (side, side), interpolation=cv2.INTER_CUBIC)
     top, left = (height - side) // 2, (width - side) // 2
-    rng = np.random.default_rng(0)
     margin = 64  # the texture drifts a pixel a frame, and back to the start every 64 frames
-    noise = rng.normal(0, 1, (height + margin, width + margin)).astype(np.float32)
-    texture = cv2.GaussianBlur(noise, (0, 0), width / 100)  # the same look at every frame size
-    texture = np.clip(90 + texture / texture.std() * 35, 0, 255).astype(np.uint8)
+    # blurred by a hundredth of the width: the same look at every frame size
+    texture = busy_background(height + margin, width + margin, width / 100, np.random.default_rng(0))
     writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*CODECS[out.suffix.lower()]), fps, size)
     if not writer.isOpened():
         raise DataError(f"{out}: OpenCV cannot write this video here")

@@ -21,7 +21,14 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from stressvision.augment import AugmentConfig, affine_warp, geometric_layers, random_erasing, warp_draws
+from stressvision.augment import (
+    AugmentConfig,
+    affine_warp,
+    geometric_layers,
+    random_blur,
+    random_erasing,
+    warp_draws,
+)
 from stressvision.datasets import FaceSet, drop_empty_classes, map_to_classes, read_face_source
 from stressvision.distillation import distillation_loss, weigh_hard_loss
 from stressvision.errors import DataError
@@ -172,6 +179,25 @@ class RandomErasing(keras.layers.Layer):
         return {**super().get_config(), "probability": self.probability, "seed": self.seed}
 
 
+@keras.saving.register_keras_serializable(package="stressvision")
+class RandomBlur(keras.layers.Layer):
+    """augment.random_blur as a Keras layer (while training): a Gaussian blur per image, its
+    sigma drawn from [0, max_sigma] px."""
+
+    def __init__(self, max_sigma: float, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.max_sigma, self.seed = float(max_sigma), seed
+        self.generator = keras.random.SeedGenerator(seed)
+
+    def call(self, images, training=False):
+        if not training or not self.max_sigma:
+            return images
+        return random_blur(images, per_image_uniform(images, self.generator), self.max_sigma)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "max_sigma": self.max_sigma, "seed": self.seed}
+
+
 def augmentation_model(config: AugmentConfig, seed: int) -> keras.Sequential:
     """The pipeline's training augmentation (augment.build_augmenter) as float32 Keras layers.
 
@@ -186,6 +212,8 @@ def augmentation_model(config: AugmentConfig, seed: int) -> keras.Sequential:
                 config.rotation_deg, config.shift, config.zoom, config.flip, seed, dtype="float32"
             )
         ]
+    if config.blur:
+        layers.append(RandomBlur(config.blur, seed=seed + 8, dtype="float32"))
     layers.append(RandomBrightnessScale(*config.brightness, seed=seed + 4, dtype="float32"))
     if config.erasing:
         layers.append(RandomErasing(config.erasing, seed=seed + 7, dtype="float32"))

@@ -16,6 +16,7 @@ from stressvision.accelerated import (
     DeviceTrainer,
     FitPlan,
     RandomAffineWarp,
+    RandomBlur,
     RandomBrightnessScale,
     RandomErasing,
     augmentation_model,
@@ -48,7 +49,9 @@ def sample_zip(tmp_path_factory):
 def test_augmentation_moves_pixels_only_while_training():
     images = np.random.default_rng(0).integers(0, 256, (16, 48, 48, 1)).astype(np.float32)
     for warp in WARPS:
-        augment = augmentation_model(AugmentConfig(brightness=(0.5, 1.5), warp=warp, erasing=0.5), seed=1)
+        config = AugmentConfig(brightness=(0.5, 1.5), warp=warp, erasing=0.5, blur=1.0)
+        augment = augmentation_model(config, seed=1)
+        assert any(isinstance(layer, RandomBlur) for layer in augment.layers)
         moved = np.asarray(augment(images, training=True))
         assert moved.shape == images.shape and moved.min() >= 0 and moved.max() <= 255
         assert np.abs(moved - images).mean() > 10
@@ -57,6 +60,12 @@ def test_augmentation_moves_pixels_only_while_training():
     black = (erased == 0).mean(axis=(1, 2, 3))
     assert black.min() > 0.012 and black.max() < 0.37  # one box of 2-33 % in every image
     np.testing.assert_array_equal(erased[erased > 0], images[erased > 0] + 1)
+    dots = np.zeros((200, 48, 48, 1), np.float32)
+    dots[:, 24, 24] = 100.0
+    blurred = np.asarray(RandomBlur(1.0, seed=1)(dots, training=True))
+    np.testing.assert_allclose(blurred.sum(axis=(1, 2, 3)), 100.0, rtol=1e-4)
+    centre = blurred[:, 24, 24, 0]  # sigma 0 keeps the dot; sigma 1 leaves 1 / (2 pi) of it in the middle
+    assert centre.max() > 90 and 15 < centre.min() < 20
     scaled = np.asarray(RandomBrightnessScale(2.0, 2.0)(images[:, :8, :8] / 4, training=True))
     np.testing.assert_allclose(scaled, images[:, :8, :8] / 2, rtol=1e-6)
 

@@ -141,6 +141,70 @@ def test_edge_latency_refuses_a_video_it_cannot_time(tmp_path):
     assert "argument --video: not allowed with argument --face" in usage_error(both)
 
 
+def fer_test_folder(root: Path, per_emotion: int, emotions: tuple[str, ...]) -> Path:
+    """The first `per_emotion` PrivateTest faces of each of `emotions`, as `test/<emotion>/` files."""
+    with zipfile.ZipFile(REAL_FER) as archive:
+        for emotion in emotions:
+            names = sorted(
+                n for n in archive.namelist() if n.startswith(f"test/{emotion}/") and n.endswith(".jpg")
+            )
+            for name in names[:per_emotion]:
+                (root / emotion).mkdir(parents=True, exist_ok=True)
+                (root / emotion / Path(name).name).write_bytes(archive.read(name))
+    return root
+
+
+def test_detector_framing_scores_files_squares_and_boxes_of_real_faces(tmp_path):
+    """The faces drawn are the folder's (scored from their files, the script agrees with
+    `stressvision evaluate`), the detector finds a third or more of them pasted at 160 px, and its box's
+    centre lies near the pasted square's."""
+    import json
+
+    needs(STRESS_MODEL, REAL_FER)
+    data = fer_test_folder(tmp_path / "test", 10, ("happy", "surprise", "angry"))
+    result = bench("detector_framing", "--model", str(STRESS_MODEL), "--data", str(data), "--per-class", "10")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "30 faces of" in out and "pasted 160 px wide on a 640x480 flat frame" in out, out
+    found = int(out.split("found: ")[1].split(" of ")[0])
+    assert 10 <= found <= 30, out  # the cascade misses some of FER's tight crops
+    centre = float(out.split("box centre right of the face's, in face widths: median ")[1].split(",")[0])
+    assert abs(centre) < 0.1, out
+    evaluated = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "stressvision.cli",
+            "evaluate",
+            "--model",
+            str(STRESS_MODEL),
+            "--data",
+            str(data),
+            "--json",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert evaluated.returncode == 0, evaluated.stderr
+    accuracy = json.loads(evaluated.stdout)["accuracy"]
+    assert f"from the files (30 faces): {accuracy:.3f}" in out, (accuracy, out)
+    for crop in (
+        "cropped at the pasted square (30 faces)",
+        f"cropped at the detector's box ({found} found faces)",
+    ):
+        assert crop in out, out
+
+
+def test_detector_framing_refuses_what_it_cannot_measure(files, tmp_path):
+    needs(STRESS_MODEL)
+    small = bench("detector_framing", "--model", str(STRESS_MODEL), "--data", files["tmp"], "--face-px", "20")
+    assert usage_error(small).endswith("--face-px must be from 48 to 480, got 20")
+    (tmp_path / "empty" / "happy").mkdir(parents=True)
+    empty = bench("detector_framing", "--model", str(STRESS_MODEL), "--data", str(tmp_path / "empty"))
+    assert "no images in folders named after the model's classes or source emotions" in one_error(empty)
+
+
 @pytest.mark.parametrize(
     ("module", "args", "message"),
     [

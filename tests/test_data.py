@@ -192,6 +192,37 @@ def test_random_erasing_blacks_out_one_box_in_about_its_share_of_faces():
     assert aspects.min() < 0.5 and aspects.max() > 2.0  # tall and wide boxes both
 
 
+def blur_spread(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The standard deviation along x and along y of each image's brightness about (24, 24)."""
+    mass = images[..., 0] / images[..., 0].sum(axis=(1, 2), keepdims=True)
+    offsets = np.arange(48) - 24.0
+    along_x = np.sqrt((mass.sum(axis=1) * offsets**2).sum(axis=1))
+    along_y = np.sqrt((mass.sum(axis=2) * offsets**2).sum(axis=1))
+    return along_x, along_y
+
+
+def test_random_blur_spreads_each_face_by_its_own_sigma_up_to_the_param():
+    """One bright dot per image: its spread after blurring is the image's sigma, drawn from
+    [0, blur]; no brightness is lost or gained, and blur 0 leaves faces alone."""
+    import tensorflow as tf
+
+    dots = np.zeros((1000, 48, 48, 1), np.float32)
+    dots[:, 24, 24] = 255.0
+    config = AugmentConfig(0, 0, 0, False, (1.0, 1.0), "single", blur=1.2)
+    out = np.asarray(build_augmenter(config, seed=0)(tf.constant(dots)))
+    np.testing.assert_allclose(out.sum(axis=(1, 2, 3)), 255.0, rtol=1e-4)
+    along_x, along_y = blur_spread(out)
+    np.testing.assert_allclose(along_x, along_y, atol=1e-3)  # round, not smeared one way
+    assert along_x.min() < 0.05 and 1.1 < along_x.max() <= 1.2  # from none to the param (taps to 3 sigma)
+    assert abs(np.median(along_x) - 0.6) < 0.06  # uniform in between
+    flat = np.full((4, 48, 48, 1), 100.0, np.float32)  # reflected edges: no dark border
+    np.testing.assert_allclose(
+        np.asarray(build_augmenter(config, seed=1)(tf.constant(flat))), 100.0, rtol=1e-5
+    )
+    untouched = AugmentConfig(0, 0, 0, False, (1.0, 1.0), "single")
+    np.testing.assert_array_equal(np.asarray(build_augmenter(untouched, seed=0)(tf.constant(dots))), dots)
+
+
 def official_splits_and_own_photos() -> tuple[np.ndarray, np.ndarray]:
     """Labels and official splits: two classes of 30 train, 5 val, 5 test, and 10 own photos."""
     labels = np.r_[np.zeros(40), np.ones(40), np.full(10, 2)].astype(int)

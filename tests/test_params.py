@@ -178,6 +178,8 @@ def test_set_arguments_read_values_as_yaml_and_name_the_flag_when_malformed():
         ("width=[1,", "--set width=[1,: '[1,' is not a YAML value"),
         ("width=9", "params.yaml: train.width: must be <= 4.0, got 9"),
         ("augmentation.erasing=1.5", "params.yaml: train.augmentation.erasing: must be <= 1, got 1.5"),
+        ("augmentation.blur=-0.5", "params.yaml: train.augmentation.blur: must be >= 0, got -0.5"),
+        ("augmentation.blur=3", "params.yaml: train.augmentation.blur: must be <= 2.0, got 3"),
     ],
 )
 def test_train_speed_settings_are_checked_in_one_line(tmp_path, setting, message):
