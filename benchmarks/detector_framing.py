@@ -27,11 +27,16 @@ from stressvision.errors import DataError
 FRAME_WIDTH, FRAME_HEIGHT = 640, 480
 
 
-def draw_faces(root: Path, model, per_class: int, rng: np.random.Generator) -> tuple[list[Path], np.ndarray]:
-    """Up to `per_class` images of each folder of `root` the model has a class for, drawn by `rng`."""
+def draw_faces(
+    root: Path, model, per_class: int | None, rng: np.random.Generator
+) -> tuple[list[Path], np.ndarray]:
+    """Up to `per_class` images (None: all) of each folder of `root` the model has a class for,
+    drawn by `rng`, with their class ids."""
     paths, labels, _ = labelled_faces(root, model)
     if not paths:
         raise DataError(f"{root}: no images in folders named after the model's classes or source emotions")
+    if per_class is None:
+        return paths, labels
     folders = np.array([p.relative_to(root).parts[0] for p in paths])
     chosen = []
     for folder in sorted(set(folders)):

@@ -141,27 +141,35 @@ def test_edge_latency_refuses_a_video_it_cannot_time(tmp_path):
     assert "argument --video: not allowed with argument --face" in usage_error(both)
 
 
-def fer_test_folder(root: Path, per_emotion: int, emotions: tuple[str, ...]) -> Path:
-    """The first `per_emotion` PrivateTest faces of each of `emotions`, as `test/<emotion>/` files."""
-    with zipfile.ZipFile(REAL_FER) as archive:
-        for emotion in emotions:
-            names = sorted(
-                n for n in archive.namelist() if n.startswith(f"test/{emotion}/") and n.endswith(".jpg")
-            )
-            for name in names[:per_emotion]:
-                (root / emotion).mkdir(parents=True, exist_ok=True)
-                (root / emotion / Path(name).name).write_bytes(archive.read(name))
-    return root
-
-
-def test_detector_framing_scores_files_squares_and_boxes_of_real_faces(tmp_path):
-    """The faces drawn are the folder's (scored from their files, the script agrees with
-    `stressvision evaluate`), the detector finds a third or more of them pasted at 160 px, and its box's
-    centre lies near the pasted square's."""
+@pytest.fixture(scope="module")
+def few_fer_faces(tmp_path_factory) -> tuple[Path, float]:
+    """The first 10 PrivateTest faces of three emotions as `test/<emotion>/` files, and the
+    accuracy `stressvision evaluate` gives the stress model on them."""
     import json
 
     needs(STRESS_MODEL, REAL_FER)
-    data = fer_test_folder(tmp_path / "test", 10, ("happy", "surprise", "angry"))
+    root = tmp_path_factory.mktemp("fer") / "test"
+    with zipfile.ZipFile(REAL_FER) as archive:
+        for emotion in ("happy", "surprise", "angry"):
+            names = sorted(
+                n for n in archive.namelist() if n.startswith(f"test/{emotion}/") and n.endswith(".jpg")
+            )
+            (root / emotion).mkdir(parents=True)
+            for name in names[:10]:
+                (root / emotion / Path(name).name).write_bytes(archive.read(name))
+    command = ["evaluate", "--model", str(STRESS_MODEL), "--data", str(root), "--json"]
+    evaluated = subprocess.run(
+        [sys.executable, "-m", "stressvision.cli", *command], cwd=ROOT, capture_output=True, text=True
+    )
+    assert evaluated.returncode == 0, evaluated.stderr
+    return root, json.loads(evaluated.stdout)["accuracy"]
+
+
+def test_detector_framing_scores_files_squares_and_boxes_of_real_faces(few_fer_faces):
+    """The faces drawn are the folder's (scored from their files, the script agrees with
+    `stressvision evaluate`), the detector finds a third or more of them pasted at 160 px, and
+    its box's centre lies near the pasted square's."""
+    data, accuracy = few_fer_faces
     result = bench("detector_framing", "--model", str(STRESS_MODEL), "--data", str(data), "--per-class", "10")
     assert result.returncode == 0, result.stderr
     out = result.stdout
@@ -170,24 +178,6 @@ def test_detector_framing_scores_files_squares_and_boxes_of_real_faces(tmp_path)
     assert 10 <= found <= 30, out  # the cascade misses some of FER's tight crops
     centre = float(out.split("box centre right of the face's, in face widths: median ")[1].split(",")[0])
     assert abs(centre) < 0.1, out
-    evaluated = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "stressvision.cli",
-            "evaluate",
-            "--model",
-            str(STRESS_MODEL),
-            "--data",
-            str(data),
-            "--json",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
-    assert evaluated.returncode == 0, evaluated.stderr
-    accuracy = json.loads(evaluated.stdout)["accuracy"]
     assert f"from the files (30 faces): {accuracy:.3f}" in out, (accuracy, out)
     for crop in (
         "cropped at the pasted square (30 faces)",
@@ -196,13 +186,29 @@ def test_detector_framing_scores_files_squares_and_boxes_of_real_faces(tmp_path)
         assert crop in out, out
 
 
+def test_face_robustness_scores_every_face_as_stored_and_softened(few_fer_faces):
+    """As stored, the script agrees with `stressvision evaluate`; softened faces get a row each."""
+    data, accuracy = few_fer_faces
+    result = bench("face_robustness", "--model", str(STRESS_MODEL), "--data", str(data))
+    assert result.returncode == 0, result.stderr
+    rows = {
+        name.strip(): float(value)
+        for name, value in (line.rsplit(" ", 1) for line in result.stdout.splitlines()[2:])
+    }
+    assert result.stdout.startswith("face_robustness: 30 faces of") and len(rows) == 7, result.stdout
+    assert rows["as stored"] == pytest.approx(accuracy, abs=1e-4)
+    blurred = [rows[f"blurred, sigma {s} px"] for s in ("0.5", "0.7", "1.0")]
+    assert all(0 <= a <= 1 for a in blurred) and blurred != [accuracy] * 3, result.stdout
+
+
 def test_detector_framing_refuses_what_it_cannot_measure(files, tmp_path):
     needs(STRESS_MODEL)
     small = bench("detector_framing", "--model", str(STRESS_MODEL), "--data", files["tmp"], "--face-px", "20")
     assert usage_error(small).endswith("--face-px must be from 48 to 480, got 20")
     (tmp_path / "empty" / "happy").mkdir(parents=True)
-    empty = bench("detector_framing", "--model", str(STRESS_MODEL), "--data", str(tmp_path / "empty"))
-    assert "no images in folders named after the model's classes or source emotions" in one_error(empty)
+    for module in ("detector_framing", "face_robustness"):
+        empty = bench(module, "--model", str(STRESS_MODEL), "--data", str(tmp_path / "empty"))
+        assert "no images in folders named after the model's classes or source emotions" in one_error(empty)
 
 
 @pytest.mark.parametrize(
