@@ -6,9 +6,10 @@
 FER-2013's crops are sharp 48-px faces. A camera's face is downscaled from a frame, often
 defocused or moving, and the monitor crops it from a frame in which a 48-px face was never
 stored. Each face of `--data` (every one, or `--per-class` drawn from each class folder) is
-scored as stored, blurred by a Gaussian of sigma 0.5, 0.7 and 1.0 px, brought down to 32 and
-24 px and back (INTER_AREA, then bilinear), and pasted 160 px wide and cropped back (bicubic
-up, INTER_AREA down: what `benchmarks.detector_framing` calls the pasted square).
+scored as stored, blurred by a Gaussian of sigma 0.5, 0.7 and 1.0 px, brought down to 40 px
+(the smallest face `stressvision predict` looks for) and 32 px and back (INTER_AREA, then
+bilinear), and pasted 160 px wide and cropped back (bicubic up, INTER_AREA down: what
+`benchmarks.detector_framing` calls the pasted square).
 """
 
 from __future__ import annotations
@@ -48,8 +49,8 @@ def degradations() -> dict[str, Callable[[np.ndarray], np.ndarray]]:
         "blurred, sigma 0.5 px": blur(0.5),
         "blurred, sigma 0.7 px": blur(0.7),
         "blurred, sigma 1.0 px": blur(1.0),
+        "40 px and back": resolution(40),
         "32 px and back": resolution(32),
-        "24 px and back": resolution(24),
         "pasted 160 px and cropped back": pasted,
     }
 
