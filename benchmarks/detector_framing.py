@@ -1,15 +1,17 @@
 """How the monitor's face detector frames a face, and what the framing costs the classifier.
 
     python -m benchmarks.detector_framing --model pretrained/face_fer2013_stress --data fer2013/test
-        [--per-class 30] [--face-px 160] [--background flat|texture] [--seed 0]
+        [--per-class 30] [--face-px 160] [--background flat|texture|reflect] [--seed 0]
 
 Each of `--per-class` faces drawn from every class folder of `--data` (FER-2013 crops: the
 framing the model learned) is pasted `--face-px` wide at a random place of a 640x480 frame and
-searched for as `stressvision predict` searches a photo or a video's frame. The model then
-classifies it three ways: from its file as training read it; cropped at exactly the pasted
-square (what the 48 -> face-px -> 48 px resampling alone costs); and cropped at the detector's
-box (what the monitor sees). The box's width and centre are given relative to the pasted square,
-so a detector that frames faces tighter, looser or off-centre from FER-2013 shows as such.
+searched for as `stressvision predict` searches a photo or a video's frame. Around it: a flat
+grey, a busy texture, or the face's own pixels mirrored (a head goes on past a crop; a pasted
+square's hard edge does not occur in a camera frame). The model then classifies it three ways:
+from its file as training read it; cropped at exactly the pasted square (what the 48 -> face-px
+-> 48 px resampling alone costs); and cropped at the detector's box (what the monitor sees).
+The box's width and centre are given relative to the pasted square, so a detector that frames
+faces tighter, looser or off-centre from FER-2013 shows as such.
 """
 
 from __future__ import annotations
@@ -53,16 +55,29 @@ def box_overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> f
     return inter / (a[2] * a[3] + b[2] * b[3] - inter)
 
 
-def paste(face: np.ndarray, side: int, background: np.ndarray, rng: np.random.Generator):
-    """`face` resized to `side` px at a random place of a copy of `background`: frame, square box."""
+def paste(face: np.ndarray, side: int, background: str, rng: np.random.Generator):
+    """`face` resized to `side` px at a random place of a 640x480 frame: frame, square box.
+
+    `background`: flat grey, busy texture, or `reflect`: the face's own pixels mirrored beyond
+    its square, as a face and head continue past a crop (and as training fills a warped face).
+    """
     import cv2
 
-    height, width = background.shape
-    left, top = int(rng.integers(0, width - side + 1)), int(rng.integers(0, height - side + 1))
-    frame = background.copy()
-    frame[top : top + side, left : left + side] = cv2.resize(
-        face, (side, side), interpolation=cv2.INTER_CUBIC
-    )
+    large = cv2.resize(face, (side, side), interpolation=cv2.INTER_CUBIC)
+    left, top = int(rng.integers(0, FRAME_WIDTH - side + 1)), int(rng.integers(0, FRAME_HEIGHT - side + 1))
+    if background == "reflect":
+        right, bottom = FRAME_WIDTH - side - left, FRAME_HEIGHT - side - top
+        return cv2.copyMakeBorder(large, top, bottom, left, right, cv2.BORDER_REFLECT), (
+            left,
+            top,
+            side,
+            side,
+        )
+    if background == "flat":
+        frame = np.full((FRAME_HEIGHT, FRAME_WIDTH), 90, np.uint8)
+    else:
+        frame = busy_background(FRAME_HEIGHT, FRAME_WIDTH, FRAME_WIDTH / 100, rng)
+    frame[top : top + side, left : left + side] = large
     return frame, (left, top, side, side)
 
 
@@ -82,7 +97,12 @@ def main() -> None:
     parser.add_argument("--data", required=True, type=Path, help="a folder of class (or emotion) folders")
     parser.add_argument("--per-class", type=positive_int, default=30, help="faces per folder (default 30)")
     parser.add_argument("--face-px", type=positive_int, default=160, help="pasted face width (default 160)")
-    parser.add_argument("--background", choices=("flat", "texture"), default="flat")
+    parser.add_argument(
+        "--background",
+        choices=("flat", "texture", "reflect"),
+        default="flat",
+        help="around the face: grey, busy texture, or the face mirrored (default flat)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     if not 48 <= args.face_px <= FRAME_HEIGHT:
@@ -100,11 +120,7 @@ def main() -> None:
     files, squares, boxed, found, geometry = [], [], [], [], []
     for i, path in enumerate(paths, 1):
         face = face_crop_from_file(path)
-        if args.background == "flat":
-            background = np.full((FRAME_HEIGHT, FRAME_WIDTH), 90, np.uint8)
-        else:
-            background = busy_background(FRAME_HEIGHT, FRAME_WIDTH, FRAME_WIDTH / 100, rng)
-        frame, square = paste(face, args.face_px, background, rng)
+        frame, square = paste(face, args.face_px, args.background, rng)
         files.append(face)
         squares.append(detector.crop(frame, square))
         boxes = detector.faces(frame)
