@@ -184,6 +184,11 @@ def test_detector_framing_scores_files_squares_and_boxes_of_real_faces(few_fer_f
         f"cropped at the detector's box ({found} found faces)",
     ):
         assert crop in out, out
+    mirrored = bench(
+        "detector_framing", "--model", str(STRESS_MODEL), "--data", str(data), "--background", "reflect"
+    )
+    assert "640x480 reflect frame" in mirrored.stdout and "from the files (30 faces)" in mirrored.stdout
+    assert int(mirrored.stdout.split("found: ")[1].split(" of ")[0]) >= 10, mirrored.stdout
 
 
 def test_face_robustness_scores_every_face_as_stored_and_softened(few_fer_faces):
