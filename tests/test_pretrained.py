@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from stressvision.voice.audio import encode_wav
-from tests.conftest import EMOTIONS_MODEL, PRETRAINED, REAL_EMODB, REAL_FER, STRESS_MODEL
+from tests.conftest import EMOTIONS_MODEL, PRETRAINED, REAL_EMODB, REAL_FER, ROOT, STRESS_MODEL
 from tests.conftest import VOICE_MODEL as VOICE
 from tests.test_voice_data import wav_bytes
 
@@ -127,6 +127,29 @@ def test_the_stress_card_s_ensemble_figure_is_what_evaluate_measures(fer_private
     assert report["n"] == 3589 and list(report["per_class"]) == ["neutral", "stress", "sad", "happy"]
     figure = f"beside it: **{report['accuracy']:.3f}** (macro F1 {report['macro_f1']:.3f})"
     assert figure in model_card("face_fer2013_stress"), report["accuracy"]
+
+
+@pytest.mark.skipif(not REAL_FER.is_file(), reason=f"{REAL_FER} not present")
+def test_the_stress_card_s_soft_face_figures_are_what_face_robustness_measures(fer_private_test: Path):
+    """The shipped stress model reads soft faces (trained with `blur`): the card's figures, in the
+    script's order, are what `benchmarks.face_robustness` prints for it."""
+    command = [
+        "-m",
+        "benchmarks.face_robustness",
+        "--model",
+        str(STRESS_MODEL),
+        "--data",
+        str(fer_private_test),
+    ]
+    result = subprocess.run([sys.executable, *command], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    printed = [line.rsplit(" ", 1)[1] for line in result.stdout.splitlines()[2:]]
+    row = next(
+        line for line in model_card("face_fer2013_stress").splitlines() if line.startswith("| soft faces |")
+    )
+    figures = re.findall(r"\d\.\d{4}", row.split("The model it replaces")[0])
+    assert figures == printed, (figures, printed)
+    assert float(printed[3]) > 0.6  # sigma 1.0: the model before read 0.42 of such faces
 
 
 def speech_like(seconds: float, rate: int, seed: int = 0) -> np.ndarray:
