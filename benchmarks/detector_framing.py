@@ -47,6 +47,21 @@ def draw_faces(
     return [paths[i] for i in chosen], labels[chosen]
 
 
+def face_set_arguments(parser: argparse.ArgumentParser, per_class: int | None) -> None:
+    """--model (repeatable), --data, --per-class and --seed: the faces `draw_faces` draws."""
+    parser.add_argument(
+        "--model", action="append", required=True, help="a face model; repeat for an ensemble"
+    )
+    parser.add_argument("--data", required=True, type=Path, help="a folder of class (or emotion) folders")
+    parser.add_argument(
+        "--per-class",
+        type=positive_int,
+        default=per_class,
+        help=f"faces drawn per folder (default {per_class or 'every face'})",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random draws (default 0)")
+
+
 def box_overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
     """Intersection over union of two (x, y, w, h) boxes."""
     width = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
@@ -91,11 +106,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "--model", action="append", required=True, help="a face model; repeat for an ensemble"
-    )
-    parser.add_argument("--data", required=True, type=Path, help="a folder of class (or emotion) folders")
-    parser.add_argument("--per-class", type=positive_int, default=30, help="faces per folder (default 30)")
+    face_set_arguments(parser, per_class=30)
     parser.add_argument("--face-px", type=positive_int, default=160, help="pasted face width (default 160)")
     parser.add_argument(
         "--background",
@@ -103,7 +114,6 @@ def main() -> None:
         default="flat",
         help="around the face: grey, busy texture, or the face mirrored (default flat)",
     )
-    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     if not 48 <= args.face_px <= FRAME_HEIGHT:
         parser.error(f"--face-px must be from 48 to {FRAME_HEIGHT}, got {args.face_px}")

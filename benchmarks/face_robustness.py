@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 
-from benchmarks.detector_framing import draw_faces
-from benchmarks.script import one_line_errors, positive_int
+from benchmarks.detector_framing import draw_faces, face_set_arguments
+from benchmarks.script import one_line_errors
 from stressvision.edge import face_crop_from_file, load_face_models
 from stressvision.face_format import FACE_SIZE
 
@@ -60,12 +59,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "--model", action="append", required=True, help="a face model; repeat for an ensemble"
-    )
-    parser.add_argument("--data", required=True, type=Path, help="a folder of class (or emotion) folders")
-    parser.add_argument("--per-class", type=positive_int, help="faces drawn per folder (default: every face)")
-    parser.add_argument("--seed", type=int, default=0)
+    face_set_arguments(parser, per_class=None)
     args = parser.parse_args()
 
     model = load_face_models(args.model)
