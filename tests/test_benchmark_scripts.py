@@ -206,12 +206,28 @@ def test_face_robustness_scores_every_face_as_stored_and_softened(few_fer_faces)
     assert all(0 <= a <= 1 for a in blurred) and blurred != [accuracy] * 3, result.stdout
 
 
+def test_monitor_accuracy_scores_each_frame_of_a_clip_it_makes_from_real_faces(few_fer_faces):
+    """Every frame written is read back and counted; frames with a face are scored against the
+    face shown, and a face moving out of the frame is refused before any work."""
+    data, _ = few_fer_faces
+    args = ["--model", str(STRESS_MODEL), "--data", str(data), "--per-class", "4", "--frames-per-face", "5"]
+    result = bench("monitor_accuracy", *args)
+    assert result.returncode == 0, result.stderr
+    assert "12 faces of" in result.stdout and "5 frames each, 160 px wide" in result.stdout, result.stdout
+    found = int(result.stdout.split("a face found in ")[1].split(" ")[0])
+    assert "frames: 60," in result.stdout and found >= 20, result.stdout
+    right = int(result.stdout.split("class right in ")[1].split(" ")[0])
+    assert f"of the {found} frames with a face: {right / found:.3f}" in result.stdout
+    too_far = bench("monitor_accuracy", *args[:4], "--frames-per-face", "100")
+    assert "moving 396 px does not fit a 640x480 frame" in one_error(too_far)
+
+
 def test_detector_framing_refuses_what_it_cannot_measure(files, tmp_path):
     needs(STRESS_MODEL)
     small = bench("detector_framing", "--model", str(STRESS_MODEL), "--data", files["tmp"], "--face-px", "20")
     assert usage_error(small).endswith("--face-px must be from 48 to 480, got 20")
     (tmp_path / "empty" / "happy").mkdir(parents=True)
-    for module in ("detector_framing", "face_robustness"):
+    for module in ("detector_framing", "face_robustness", "monitor_accuracy"):
         empty = bench(module, "--model", str(STRESS_MODEL), "--data", str(tmp_path / "empty"))
         assert "no images in folders named after the model's classes or source emotions" in one_error(empty)
 
