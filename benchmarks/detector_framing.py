@@ -17,49 +17,15 @@ faces tighter, looser or off-centre from FER-2013 shows as such.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 
-from benchmarks.script import one_line_errors, positive_int
+from benchmarks.script import draw_faces, face_set_arguments, one_line_errors, positive_int
 from benchmarks.synthetic_video import busy_background
-from stressvision.edge import FaceDetector, face_crop_from_file, labelled_faces, load_face_models
+from stressvision.edge import FaceDetector, face_crop_from_file, load_face_models
 from stressvision.errors import DataError
 
 FRAME_WIDTH, FRAME_HEIGHT = 640, 480
-
-
-def draw_faces(
-    root: Path, model, per_class: int | None, rng: np.random.Generator
-) -> tuple[list[Path], np.ndarray]:
-    """Up to `per_class` images (None: all) of each folder of `root` the model has a class for,
-    drawn by `rng`, with their class ids."""
-    paths, labels, _ = labelled_faces(root, model)
-    if not paths:
-        raise DataError(f"{root}: no images in folders named after the model's classes or source emotions")
-    if per_class is None:
-        return paths, labels
-    folders = np.array([p.relative_to(root).parts[0] for p in paths])
-    chosen = []
-    for folder in sorted(set(folders)):
-        index = np.flatnonzero(folders == folder)
-        chosen += sorted(rng.choice(index, min(per_class, len(index)), replace=False))
-    return [paths[i] for i in chosen], labels[chosen]
-
-
-def face_set_arguments(parser: argparse.ArgumentParser, per_class: int | None) -> None:
-    """--model (repeatable), --data, --per-class and --seed: the faces `draw_faces` draws."""
-    parser.add_argument(
-        "--model", action="append", required=True, help="a face model; repeat for an ensemble"
-    )
-    parser.add_argument("--data", required=True, type=Path, help="a folder of class (or emotion) folders")
-    parser.add_argument(
-        "--per-class",
-        type=positive_int,
-        default=per_class,
-        help=f"faces drawn per folder (default {per_class or 'every face'})",
-    )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random draws (default 0)")
 
 
 def box_overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
@@ -82,12 +48,8 @@ def paste(face: np.ndarray, side: int, background: str, rng: np.random.Generator
     left, top = int(rng.integers(0, FRAME_WIDTH - side + 1)), int(rng.integers(0, FRAME_HEIGHT - side + 1))
     if background == "reflect":
         right, bottom = FRAME_WIDTH - side - left, FRAME_HEIGHT - side - top
-        return cv2.copyMakeBorder(large, top, bottom, left, right, cv2.BORDER_REFLECT), (
-            left,
-            top,
-            side,
-            side,
-        )
+        frame = cv2.copyMakeBorder(large, top, bottom, left, right, cv2.BORDER_REFLECT)
+        return frame, (left, top, side, side)
     if background == "flat":
         frame = np.full((FRAME_HEIGHT, FRAME_WIDTH), 90, np.uint8)
     else:

@@ -19,8 +19,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from benchmarks.detector_framing import draw_faces, face_set_arguments
-from benchmarks.script import one_line_errors
+from benchmarks.script import draw_faces, face_set_arguments, one_line_errors
 from stressvision.edge import face_crop_from_file, load_face_models
 from stressvision.face_format import FACE_SIZE
 

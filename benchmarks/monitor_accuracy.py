@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.detector_framing import FRAME_HEIGHT, FRAME_WIDTH, draw_faces, face_set_arguments
-from benchmarks.script import one_line_errors, positive_int
+from benchmarks.detector_framing import FRAME_HEIGHT, FRAME_WIDTH
+from benchmarks.script import draw_faces, face_set_arguments, one_line_errors, positive_int
 from benchmarks.synthetic_video import busy_background
 from stressvision.edge import FaceDetector, face_crop_from_file, load_face_models
 from stressvision.errors import DataError

@@ -1,4 +1,5 @@
-"""What the benchmark scripts share: one-line errors for inputs the user can fix, checked counts."""
+"""What the benchmark scripts share: one-line errors for inputs the user can fix, checked counts,
+the labelled faces the face-accuracy scripts draw."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from stressvision.download import raw_file_name
-from stressvision.errors import StressVisionError
+from stressvision.edge import labelled_faces
+from stressvision.errors import DataError, StressVisionError
 
 
 def fail(message: str) -> None:
@@ -62,3 +66,36 @@ def stage_errors(output: str) -> list[str]:
     return [line for line in lines if line.startswith("error [")] or [
         line for line in lines if line.startswith("ERROR")
     ]
+
+
+def draw_faces(
+    root: Path, model, per_class: int | None, rng: np.random.Generator
+) -> tuple[list[Path], np.ndarray]:
+    """Up to `per_class` images (None: all) of each folder of `root` the model has a class for,
+    drawn by `rng`, with their class ids."""
+    paths, labels, _ = labelled_faces(root, model)
+    if not paths:
+        raise DataError(f"{root}: no images in folders named after the model's classes or source emotions")
+    if per_class is None:
+        return paths, labels
+    folders = np.array([p.relative_to(root).parts[0] for p in paths])
+    chosen = []
+    for folder in sorted(set(folders)):
+        index = np.flatnonzero(folders == folder)
+        chosen += sorted(rng.choice(index, min(per_class, len(index)), replace=False))
+    return [paths[i] for i in chosen], labels[chosen]
+
+
+def face_set_arguments(parser: argparse.ArgumentParser, per_class: int | None) -> None:
+    """--model (repeatable), --data, --per-class and --seed: the faces `draw_faces` draws."""
+    parser.add_argument(
+        "--model", action="append", required=True, help="a face model; repeat for an ensemble"
+    )
+    parser.add_argument("--data", required=True, type=Path, help="a folder of class (or emotion) folders")
+    parser.add_argument(
+        "--per-class",
+        type=positive_int,
+        default=per_class,
+        help=f"faces drawn per folder (default {per_class or 'every face'})",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random draws (default 0)")
