@@ -28,6 +28,14 @@ from stressvision.errors import DataError
 FRAME_WIDTH, FRAME_HEIGHT = 640, 480
 
 
+def face_width(text: str) -> int:
+    """argparse type for --face-px: from the stored faces' 48 px to the frame's height."""
+    value = positive_int(text)
+    if not 48 <= value <= FRAME_HEIGHT:
+        raise argparse.ArgumentTypeError(f"must be from 48 to {FRAME_HEIGHT}, got {value}")
+    return value
+
+
 def box_overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
     """Intersection over union of two (x, y, w, h) boxes."""
     width = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
@@ -69,7 +77,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     face_set_arguments(parser, per_class=30)
-    parser.add_argument("--face-px", type=positive_int, default=160, help="pasted face width (default 160)")
+    parser.add_argument("--face-px", type=face_width, default=160, help="pasted face width (default 160)")
     parser.add_argument(
         "--background",
         choices=("flat", "texture", "reflect"),
@@ -77,8 +85,6 @@ def main() -> None:
         help="around the face: grey, busy texture, or the face mirrored (default flat)",
     )
     args = parser.parse_args()
-    if not 48 <= args.face_px <= FRAME_HEIGHT:
-        parser.error(f"--face-px must be from 48 to {FRAME_HEIGHT}, got {args.face_px}")
 
     rng = np.random.default_rng(args.seed)
     model = load_face_models(args.model)

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.detector_framing import FRAME_HEIGHT, FRAME_WIDTH
+from benchmarks.detector_framing import FRAME_HEIGHT, FRAME_WIDTH, face_width
 from benchmarks.script import draw_faces, face_set_arguments, one_line_errors, positive_int
-from benchmarks.synthetic_video import busy_background
+from benchmarks.synthetic_video import busy_background, gray_video_writer
 from stressvision.edge import FaceDetector, face_crop_from_file, load_face_models
 from stressvision.errors import DataError
 from stressvision.monitor import FaceTracker, video_frames
@@ -37,17 +37,14 @@ def write_labelled_clip(
     """Each face `side` px wide for `frames_per_face` frames, moving diagonally from a random start."""
     import cv2
 
-    texture = busy_background(FRAME_HEIGHT + MARGIN, FRAME_WIDTH + MARGIN, FRAME_WIDTH / 100, rng)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (FRAME_WIDTH, FRAME_HEIGHT))
-    if not writer.isOpened():
-        raise DataError(f"{path}: OpenCV cannot write MP4 video here")
     travel = STEP_PX * (frames_per_face - 1)
     if travel + side > min(FRAME_WIDTH, FRAME_HEIGHT):
         raise DataError(
             f"a {side} px face moving {travel} px does not fit a {FRAME_WIDTH}x{FRAME_HEIGHT} frame"
         )
-    try:
-        index = 0
+    texture = busy_background(FRAME_HEIGHT + MARGIN, FRAME_WIDTH + MARGIN, FRAME_WIDTH / 100, rng)
+    index = 0
+    with gray_video_writer(path, (FRAME_WIDTH, FRAME_HEIGHT), 25.0) as write:
         for face in faces:
             large = cv2.resize(face, (side, side), interpolation=cv2.INTER_CUBIC)
             left = int(rng.integers(0, FRAME_WIDTH - side - travel + 1))
@@ -57,10 +54,8 @@ def write_labelled_clip(
                 frame = texture[shift : shift + FRAME_HEIGHT, shift : shift + FRAME_WIDTH].copy()
                 x, y = left + STEP_PX * step, top + STEP_PX * step
                 frame[y : y + side, x : x + side] = large
-                writer.write(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR))
+                write(frame)
                 index += 1
-    finally:
-        writer.release()
 
 
 @one_line_errors
@@ -71,11 +66,9 @@ def main() -> None:
     face_set_arguments(parser, per_class=30)
     parser.add_argument("--frames-per-face", type=positive_int, default=10, help="default 10")
     parser.add_argument(
-        "--face-px", type=positive_int, default=160, help="face width in the frame (default 160)"
+        "--face-px", type=face_width, default=160, help="face width in the frame (default 160)"
     )
     args = parser.parse_args()
-    if not 48 <= args.face_px <= FRAME_HEIGHT:
-        parser.error(f"--face-px must be from 48 to {FRAME_HEIGHT}, got {args.face_px}")
 
     rng = np.random.default_rng(args.seed)
     model = load_face_models(args.model)

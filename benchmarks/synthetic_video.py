@@ -12,6 +12,8 @@ third of the frame's height, in the middle. MP4 (mp4v) or AVI (MJPG) by the file
 from __future__ import annotations
 
 import argparse
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +47,21 @@ def busy_background(height: int, width: int, blur_px: float, rng: np.random.Gene
     return np.clip(90 + texture / texture.std() * 35, 0, 255).astype(np.uint8)
 
 
+@contextlib.contextmanager
+def gray_video_writer(out: Path, size: tuple[int, int], fps: float) -> Iterator[Callable[[np.ndarray], None]]:
+    """`write(frame)` for grayscale frames of `size` into `out` (.mp4: mp4v, .avi: MJPG), the file
+    closed on the way out; a DataError where OpenCV cannot write it."""
+    import cv2
+
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*CODECS[out.suffix.lower()]), fps, size)
+    if not writer.isOpened():
+        raise DataError(f"{out}: OpenCV cannot write this video here")
+    try:
+        yield lambda frame: writer.write(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR))
+    finally:
+        writer.release()
+
+
 def write_clip(
     face: np.ndarray, out: Path, size: tuple[int, int], textured: bool, frames: int, fps: float
 ) -> None:
@@ -58,10 +75,7 @@ def write_clip(
     margin = 64  # the texture drifts a pixel a frame, and back to the start every 64 frames
     # blurred by a hundredth of the width: the same look at every frame size
     texture = busy_background(height + margin, width + margin, width / 100, np.random.default_rng(0))
-    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*CODECS[out.suffix.lower()]), fps, size)
-    if not writer.isOpened():
-        raise DataError(f"{out}: OpenCV cannot write this video here")
-    try:
+    with gray_video_writer(out, size, fps) as write:
         for i in range(frames):
             shift = i % margin
             if textured:
@@ -69,9 +83,7 @@ def write_clip(
             else:
                 frame = np.full((height, width), 90, np.uint8)
             frame[top : top + side, left : left + side] = face
-            writer.write(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR))
-    finally:
-        writer.release()
+            write(frame)
 
 
 @one_line_errors

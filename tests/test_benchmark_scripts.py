@@ -225,7 +225,7 @@ def test_monitor_accuracy_scores_each_frame_of_a_clip_it_makes_from_real_faces(f
 def test_detector_framing_refuses_what_it_cannot_measure(files, tmp_path):
     needs(STRESS_MODEL)
     small = bench("detector_framing", "--model", str(STRESS_MODEL), "--data", files["tmp"], "--face-px", "20")
-    assert usage_error(small).endswith("--face-px must be from 48 to 480, got 20")
+    assert usage_error(small).endswith("argument --face-px: must be from 48 to 480, got 20")
     (tmp_path / "empty" / "happy").mkdir(parents=True)
     for module in ("detector_framing", "face_robustness", "monitor_accuracy"):
         empty = bench(module, "--model", str(STRESS_MODEL), "--data", str(tmp_path / "empty"))
