@@ -22,13 +22,12 @@ import numpy as np
 
 from benchmarks.detector_framing import FRAME_HEIGHT, FRAME_WIDTH, face_width
 from benchmarks.script import draw_faces, face_set_arguments, one_line_errors, positive_int
-from benchmarks.synthetic_video import busy_background, gray_video_writer
+from benchmarks.synthetic_video import drifting_background, gray_video_writer
 from stressvision.edge import FaceDetector, face_crop_from_file, load_face_models
 from stressvision.errors import DataError
 from stressvision.monitor import FaceTracker, video_frames
 
 STEP_PX = 4  # how far the face moves each frame
-MARGIN = 64  # the background drifts a pixel a frame, back to the start every MARGIN frames
 
 
 def write_labelled_clip(
@@ -42,7 +41,7 @@ def write_labelled_clip(
         raise DataError(
             f"a {side} px face moving {travel} px does not fit a {FRAME_WIDTH}x{FRAME_HEIGHT} frame"
         )
-    texture = busy_background(FRAME_HEIGHT + MARGIN, FRAME_WIDTH + MARGIN, FRAME_WIDTH / 100, rng)
+    background = drifting_background(FRAME_HEIGHT, FRAME_WIDTH, rng)
     index = 0
     with gray_video_writer(path, (FRAME_WIDTH, FRAME_HEIGHT), 25.0) as write:
         for face in faces:
@@ -50,8 +49,7 @@ def write_labelled_clip(
             left = int(rng.integers(0, FRAME_WIDTH - side - travel + 1))
             top = int(rng.integers(0, FRAME_HEIGHT - side - travel + 1))
             for step in range(frames_per_face):
-                shift = index % MARGIN
-                frame = texture[shift : shift + FRAME_HEIGHT, shift : shift + FRAME_WIDTH].copy()
+                frame = background(index)
                 x, y = left + STEP_PX * step, top + STEP_PX * step
                 frame[y : y + side, x : x + side] = large
                 write(frame)

@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 
 from stressvision.download import raw_file_name
-from stressvision.edge import labelled_faces
 from stressvision.errors import DataError, StressVisionError
 
 
@@ -73,6 +72,8 @@ def draw_faces(
 ) -> tuple[list[Path], np.ndarray]:
     """Up to `per_class` images (None: all) of each folder of `root` the model has a class for,
     drawn by `rng`, with their class ids."""
+    from stressvision.edge import labelled_faces  # here: the other scripts need no image code
+
     paths, labels, _ = labelled_faces(root, model)
     if not paths:
         raise DataError(f"{root}: no images in folders named after the model's classes or source emotions")

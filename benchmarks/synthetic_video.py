@@ -47,6 +47,21 @@ def busy_background(height: int, width: int, blur_px: float, rng: np.random.Gene
     return np.clip(90 + texture / texture.std() * 35, 0, 255).astype(np.uint8)
 
 
+DRIFT_PERIOD = 64  # the texture drifts a pixel a frame, and back to the start every 64 frames
+
+
+def drifting_background(height: int, width: int, rng: np.random.Generator) -> Callable[[int], np.ndarray]:
+    """frame index -> a fresh copy of a busy (height, width) background that drifts a pixel a
+    frame; blurred by a hundredth of the width, it looks the same at every frame size."""
+    texture = busy_background(height + DRIFT_PERIOD, width + DRIFT_PERIOD, width / 100, rng)
+
+    def frame(index: int) -> np.ndarray:
+        shift = index % DRIFT_PERIOD
+        return texture[shift : shift + height, shift : shift + width].copy()
+
+    return frame
+
+
 @contextlib.contextmanager
 def gray_video_writer(out: Path, size: tuple[int, int], fps: float) -> Iterator[Callable[[np.ndarray], None]]:
     """`write(frame)` for grayscale frames of `size` into `out` (.mp4: mp4v, .avi: MJPG), the file
@@ -72,16 +87,10 @@ def write_clip(
     side = height // 3
     face = cv2.resize(face, (side, side), interpolation=cv2.INTER_CUBIC)
     top, left = (height - side) // 2, (width - side) // 2
-    margin = 64  # the texture drifts a pixel a frame, and back to the start every 64 frames
-    # blurred by a hundredth of the width: the same look at every frame size
-    texture = busy_background(height + margin, width + margin, width / 100, np.random.default_rng(0))
+    background = drifting_background(height, width, np.random.default_rng(0))
     with gray_video_writer(out, size, fps) as write:
         for i in range(frames):
-            shift = i % margin
-            if textured:
-                frame = texture[shift : shift + height, shift : shift + width].copy()
-            else:
-                frame = np.full((height, width), 90, np.uint8)
+            frame = background(i) if textured else np.full((height, width), 90, np.uint8)
             frame[top : top + side, left : left + side] = face
             write(frame)
 
