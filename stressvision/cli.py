@@ -153,6 +153,10 @@ def predict_voice(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _warn(note: str) -> None:
+    print(f"warning: {note}", file=sys.stderr)
+
+
 def monitor_video(args: argparse.Namespace, model, detector, source: str | int) -> int:
     """One JSON line per frame with a face: the largest face's classes, the smoothed stress
     score and the alert state (a line with `"alert_changed": true` when the alert flips);
@@ -169,7 +173,7 @@ def monitor_video(args: argparse.Namespace, model, detector, source: str | int) 
     tracker = FaceTracker(detector)
     read = classified = with_face = alerts = width = 0
     try:
-        for index, (t_s, gray) in enumerate(video_frames(source, args.max_frames)):
+        for index, (t_s, gray) in enumerate(video_frames(source, args.max_frames, _warn)):
             read += 1
             if index % args.every:
                 continue
@@ -325,7 +329,7 @@ def evaluate_voice(args: argparse.Namespace) -> int:
     keep = known & ~few
     cut = keep & corpus.cut_off
     if note := cut_off_note(corpus, cut):
-        print(f"warning: {note}", file=sys.stderr)
+        _warn(note)
     clips = corpus.clips[keep].astype(np.float32) / 32768.0
     predicted = model.predict(clips, corpus.speakers[keep]).argmax(axis=1)  # speakers: for speaker_norm
     report = confusion_report(labels[keep], predicted, model.classes)

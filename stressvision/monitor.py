@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -96,8 +96,14 @@ class StressMonitor:
         return score, self.alert
 
 
-def video_frames(source: str | int, max_frames: int = 0) -> Iterator[tuple[float, np.ndarray]]:
-    """(the frame's time in seconds, grayscale frame) from a video file or a camera index."""
+def video_frames(
+    source: str | int, max_frames: int = 0, on_cut_short: Callable[[str], None] | None = None
+) -> Iterator[tuple[float, np.ndarray]]:
+    """(the frame's time in seconds, grayscale frame) from a video file or a camera index.
+
+    A file that stops decoding before the frame count its header gives (copied in part, or
+    damaged) ends there, the frames read kept; `on_cut_short` gets one line on it.
+    """
     import cv2
 
     what = f"camera {source}" if isinstance(source, int) else str(source)
@@ -124,6 +130,8 @@ def video_frames(source: str | int, max_frames: int = 0) -> Iterator[tuple[float
             if not ok:
                 if count == 0:
                     raise DataError(f"{what}: no frame could be decoded")
+                if on_cut_short and (note := _cut_short_note(what, count, capture)):
+                    on_cut_short(note)
                 return
             if isinstance(source, int):  # live: wall-clock time
                 t_s = clock()
@@ -137,6 +145,20 @@ def video_frames(source: str | int, max_frames: int = 0) -> Iterator[tuple[float
             yield t_s, cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
     finally:
         capture.release()
+
+
+def _cut_short_note(what: str, count: int, capture) -> str | None:
+    """Frames the header gives but the file lacks; some containers estimate the count from
+    duration x frame rate, hence the 1 % slack."""
+    import cv2
+
+    announced = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    if announced - count <= max(1, announced // 100):
+        return None
+    return (
+        f"{what}: decoding stopped at frame {count} of the {announced} its header gives "
+        "(cut off or damaged?); the frames before were used: copy the file again for all of them"
+    )
 
 
 def is_video(path: str | os.PathLike) -> bool:

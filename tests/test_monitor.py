@@ -110,6 +110,28 @@ def test_folders_give_videos_and_images_in_order_and_a_faceless_video_says_so(
     ]
 
 
+@pytest.mark.skipif(not REAL_FER.is_file(), reason="needs a real face from ../shared")
+def test_a_cut_off_video_is_scored_on_the_frames_it_holds_and_says_so(tmp_path: Path):
+    """A half-copied AVI opens and decodes up to the cut: its frames are used, with one warning
+    naming how many of the header's frames were missing; a whole file gets no warning."""
+    whole = write_video(tmp_path / "whole.avi", 20, real_face())
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    args = ("predict", "--model", str(STRESS_MODEL))
+    result = stressvision(*args, str(cut))
+    assert result.returncode == 0, result.stderr
+    read = len(result.stdout.splitlines())
+    assert 5 <= read < 20
+    assert our_lines(result.stderr) == [
+        f"warning: {cut}: decoding stopped at frame {read} of the 20 its header gives (cut off or "
+        "damaged?); the frames before were used: copy the file again for all of them",
+        f"{cut}: {read} frames, {read} classified, a face in {read}, alert raised 0 times",
+    ]
+    assert our_lines(stressvision(*args, str(whole)).stderr) == [
+        f"{whole}: 20 frames, 20 classified, a face in 20, alert raised 0 times"
+    ]
+
+
 def test_a_model_without_a_stress_class_names_the_video_and_the_model(tmp_path: Path):
     model = tmp_path / "moods"
     model.mkdir()
