@@ -2,8 +2,9 @@
 
     python -m benchmarks.ingest_timing --archive ../shared/datasets/fer2013.zip [--archive fer2013.csv]
 
-Target (issue: real data in): the full FER-2013 (35,887 images) through map_labels in < 30 s
-on a 2-core CPU.
+Target (issue: real data in): the full FER-2013 through map_labels in < 30 s on a 2-core CPU:
+35,887 faces in the challenge CSV; 32,298 in the Kaggle zip, which holds Training and
+PrivateTest but not PublicTest.
 """
 
 from __future__ import annotations
