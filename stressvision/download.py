@@ -29,7 +29,7 @@ def raw_file_name(path: str | os.PathLike) -> str:
     suffix = Path(path).suffix.lower()
     if suffix not in RAW_SUFFIXES:
         raise DataError(
-            f"{path}: expected a .zip (Kaggle msambare/fer2013 layout) or the challenge's fer2013.csv"
+            f"{path}: expected a .zip (Kaggle {KAGGLE_DATASET} layout) or the challenge's fer2013.csv"
         )
     return f"fer2013{suffix}"
 
@@ -51,7 +51,7 @@ def pack_folder(folder: Path, destination: Path) -> Path:
 
 
 FER_ARCHIVE_HINT = (
-    "set download.fer2013_archive to your copy of the Kaggle msambare/fer2013 zip (or fer2013.csv)"
+    f"set download.fer2013_archive to a complete copy of the Kaggle {KAGGLE_DATASET} zip (or fer2013.csv)"
 )
 
 
@@ -78,10 +78,7 @@ def copy_local_archive(source: str | os.PathLike, out_dir: str | os.PathLike) ->
         try:
             check_not_empty(source)
         except (zipfile.BadZipFile, OSError) as exc:
-            raise DataError(
-                f"{source}: not a readable zip archive ({exc}); set download.fer2013_archive "
-                "to a complete copy of the Kaggle msambare/fer2013 zip (or fer2013.csv)"
-            ) from None
+            raise DataError(f"{source}: not a readable zip archive ({exc}); {FER_ARCHIVE_HINT}") from None
     with atomic_path(destination) as tmp:
         shutil.copyfile(source, tmp)
     return destination
