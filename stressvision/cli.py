@@ -23,20 +23,23 @@ from pathlib import Path
 
 import numpy as np
 
-from stressvision.errors import StressVisionError
+from stressvision.errors import StressVisionError, a_few
 from stressvision.tta import TTA_MODES
 
 
 def _files(item: str, suffixes: tuple[str, ...]) -> list[Path]:
     """The file itself, or a folder's files with one of `suffixes`, sorted, hidden ones left out;
-    a folder without any is an error, not silence."""
+    a folder without any is an error, not silence, and other files left out are named."""
     from stressvision.edge import visible_files
 
     path = Path(item)
     if path.is_dir():
-        files = visible_files(path, suffixes)
+        every = visible_files(path)
+        files = [p for p in every if p.suffix.lower() in suffixes]
         if not files:
             raise StressVisionError(f"{item}: a folder with no {'/'.join(suffixes)} files")
+        if others := [str(p.relative_to(path)) for p in every if p.suffix.lower() not in suffixes]:
+            _warn(f"{item}: {len(others)} file(s) of other types left out ({a_few(others)})")
         return files
     return [path]
 
@@ -289,7 +292,6 @@ def evaluate_voice(args: argparse.Namespace) -> int:
     from stressvision.scores import confusion_report
     from stressvision.voice.corpora import (
         VOICE_EMOTIONS,
-        a_few,
         cut_off_note,
         read_voice_corpus,
         speaker_naming,

@@ -269,14 +269,14 @@ def labelled_faces(
     return paths, np.asarray(labels, dtype=np.int64), skipped
 
 
-def visible_files(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
-    """A folder's files with one of `suffixes`, sorted, hidden ones (macOS `._x.jpg`, viewers'
-    `.thumbnails/`) left out: what a user sees in the folder is what is read."""
+def visible_files(folder: Path, suffixes: tuple[str, ...] = ()) -> list[Path]:
+    """A folder's files with one of `suffixes` (none given: all), sorted, hidden ones (macOS
+    `._x.jpg`, viewers' `.thumbnails/`) left out: what a user sees in the folder is what is read."""
     return sorted(
         p
         for p in folder.rglob("*")
         if p.is_file()
-        and p.suffix.lower() in suffixes
+        and (not suffixes or p.suffix.lower() in suffixes)
         and not any(part.startswith(".") for part in p.relative_to(folder).parts)
     )
 

@@ -90,10 +90,12 @@ def test_folders_give_videos_and_images_in_order_and_a_faceless_video_says_so(
     Image.new("L", (48, 48), 90).save(folder / "c.png")
     for junk in (folder / "._a.png", folder / ".thumbnails" / "d.png"):  # macOS and viewer droppings
         junk.write_bytes(b"not an image")
+    (folder / "notes.txt").write_text("where these were taken")  # a file the user sees: named
     model = str(pipeline_project / "models/tflite")
     result = stressvision("predict", "--model", model, str(folder))
     assert result.returncode == 1 and result.stdout == "", result.stderr  # an empty answer is not success
     assert our_lines(result.stderr) == [
+        f"warning: {folder}: 1 file(s) of other types left out (notes.txt)",
         f"warning: {folder / 'a.png'}: no face found",
         f"warning: {folder / 'b.avi'}: no face in any of the 12 frames classified; faces under about 40 px "
         "wide are missed in a 640 px frame: raise --detect-width",
@@ -102,6 +104,7 @@ def test_folders_give_videos_and_images_in_order_and_a_faceless_video_says_so(
     ]
     crops = stressvision("predict", "--no-detect", "--model", model, str(folder))
     assert crops.returncode == 1 and our_lines(crops.stderr) == [
+        f"warning: {folder}: 1 file(s) of other types left out (notes.txt)",
         f"error: {folder / 'b.avi'}: --no-detect is for face-crop images; a video needs face detection: "
         "give it in a call without --no-detect"
     ]

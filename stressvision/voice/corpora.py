@@ -12,13 +12,13 @@ import os
 import re
 import zipfile
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from stressvision.errors import DataError
+from stressvision.errors import DataError, a_few
 from stressvision.params import Section
 from stressvision.voice.audio import AudioError, load_recording, model_clip
 
@@ -160,12 +160,6 @@ def iter_wav_members(source: str | os.PathLike) -> Iterator[tuple[str, Callable[
         for info in sorted(archive.infolist(), key=lambda i: i.filename):
             if not info.is_dir():
                 yield info.filename, lambda info=info: archive.read(info)
-
-
-def a_few(names: Sequence[str], most: int = 3) -> str:
-    """The first `most` of `names` and how many more, for a one-line message."""
-    more = f" and {len(names) - most} more" if len(names) > most else ""
-    return ", ".join(names[:most]) + more
 
 
 def cut_off_note(clips: VoiceClips, among: np.ndarray | None = None) -> str | None:
