@@ -130,26 +130,42 @@ def test_the_stress_card_s_ensemble_figure_is_what_evaluate_measures(fer_private
 
 
 @pytest.mark.skipif(not REAL_FER.is_file(), reason=f"{REAL_FER} not present")
-def test_the_stress_card_s_soft_face_figures_are_what_face_robustness_measures(fer_private_test: Path):
-    """The shipped stress model reads soft faces (trained with `blur`): the card's figures, in the
-    script's order, are what `benchmarks.face_robustness` prints for it."""
-    command = [
-        "-m",
-        "benchmarks.face_robustness",
-        "--model",
-        str(STRESS_MODEL),
-        "--data",
-        str(fer_private_test),
-    ]
-    result = subprocess.run([sys.executable, *command], cwd=ROOT, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    printed = [line.rsplit(" ", 1)[1] for line in result.stdout.splitlines()[2:]]
-    row = next(
-        line for line in model_card("face_fer2013_stress").splitlines() if line.startswith("| soft faces |")
-    )
+@pytest.mark.parametrize("folder", FACE_MODELS, ids=lambda p: p.name)
+def test_a_face_card_s_soft_face_figures_are_what_face_robustness_measures(
+    folder: Path, fer_private_test: Path
+):
+    """The shipped face models read soft faces (trained with `blur`): the card's figures, in the
+    script's order, are what `benchmarks.face_robustness` prints for each."""
+    printed = face_robustness(fer_private_test, folder)
+    row = next(line for line in model_card(folder.name).splitlines() if line.startswith("| soft faces |"))
     figures = re.findall(r"\d\.\d{4}", row.split("The model it replaces")[0])
     assert figures == printed, (figures, printed)
     assert float(printed[3]) > 0.6  # sigma 1.0: the model before read 0.42 of such faces
+
+
+@pytest.mark.skipif(not REAL_FER.is_file(), reason=f"{REAL_FER} not present")
+def test_the_stress_card_s_soft_face_figures_for_the_pair_are_what_face_robustness_measures(
+    fer_private_test: Path,
+):
+    """The pair reads soft faces better than the stress model alone; its card says by how much."""
+    pair = face_robustness(fer_private_test, STRESS_MODEL, EMOTIONS_MODEL)
+    _, _, blur_07, blur_10, px_40, px_32, _ = pair
+    row = next(
+        line
+        for line in model_card("face_fer2013_stress").splitlines()
+        if line.startswith("| with the 7-emotion")
+    )
+    assert f"blurred by sigma 0.7 px {blur_07}, 1.0 px {blur_10}" in row, pair
+    assert f"brought down to 40 px and back {px_40}, 32 px {px_32}" in row, pair
+
+
+def face_robustness(faces: Path, *models: Path) -> list[str]:
+    """The accuracies `benchmarks.face_robustness` prints, in its order, for `models` averaged."""
+    command = ["-m", "benchmarks.face_robustness", "--data", str(faces)]
+    command += [arg for model in models for arg in ("--model", str(model))]
+    result = subprocess.run([sys.executable, *command], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return [line.rsplit(" ", 1)[1] for line in result.stdout.splitlines()[2:]]
 
 
 def speech_like(seconds: float, rate: int, seed: int = 0) -> np.ndarray:
