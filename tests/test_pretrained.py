@@ -137,8 +137,7 @@ def test_a_face_card_s_soft_face_figures_are_what_face_robustness_measures(
     """The shipped face models read soft faces (trained with `blur`): the card's figures, in the
     script's order, are what `benchmarks.face_robustness` prints for each."""
     printed = face_robustness(fer_private_test, folder)
-    row = next(line for line in model_card(folder.name).splitlines() if line.startswith("| soft faces |"))
-    figures = re.findall(r"\d\.\d{4}", row.split("The model it replaces")[0])
+    figures = soft_face_figures(folder.name)
     assert figures == printed, (figures, printed)
     assert float(printed[3]) > 0.6  # sigma 1.0: the model before read 0.42 of such faces
 
@@ -150,13 +149,20 @@ def test_the_stress_card_s_soft_face_figures_for_the_pair_are_what_face_robustne
     """The pair reads soft faces better than the stress model alone; its card says by how much."""
     pair = face_robustness(fer_private_test, STRESS_MODEL, EMOTIONS_MODEL)
     _, _, blur_07, blur_10, px_40, px_32, _ = pair
-    row = next(
-        line
-        for line in model_card("face_fer2013_stress").splitlines()
-        if line.startswith("| with the 7-emotion")
-    )
+    row = card_row("face_fer2013_stress", "with the 7-emotion model")
     assert f"blurred by sigma 0.7 px {blur_07}, 1.0 px {blur_10}" in row, pair
     assert f"brought down to 40 px and back {px_40}, 32 px {px_32}" in row, pair
+    alone = soft_face_figures("face_fer2013_stress")  # checked against the script above
+    assert all(float(both) > float(one) for both, one in zip(pair[2:6], alone[2:6])), (pair, alone)
+
+
+def card_row(name: str, first_cell: str) -> str:
+    return next(line for line in model_card(name).splitlines() if line.startswith(f"| {first_cell} |"))
+
+
+def soft_face_figures(name: str) -> list[str]:
+    """The figures of a card's soft-face row for the model itself, in `face_robustness`'s order."""
+    return re.findall(r"\d\.\d{4}", card_row(name, "soft faces").split("The model it replaces")[0])
 
 
 def face_robustness(faces: Path, *models: Path) -> list[str]:
