@@ -3,8 +3,8 @@
     python -m benchmarks.ingest_timing --archive ../shared/datasets/fer2013.zip [--archive fer2013.csv]
 
 Target (issue: real data in): the full FER-2013 through map_labels in < 30 s on a 2-core CPU:
-35,887 faces in the challenge CSV; 32,298 in the Kaggle zip, which holds Training and
-PrivateTest but not PublicTest.
+35,887 faces in the challenge CSV and in Kaggle's zip; 32,298 in the copy under ../shared, whose
+test folder holds PrivateTest only.
 """
 
 from __future__ import annotations
