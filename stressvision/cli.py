@@ -27,6 +27,10 @@ from stressvision.errors import StressVisionError, a_few
 from stressvision.tta import TTA_MODES
 
 
+def _warn(note: str) -> None:
+    print(f"warning: {note}", file=sys.stderr)
+
+
 def _files(item: str, suffixes: tuple[str, ...]) -> list[Path]:
     """The file itself, or a folder's files with one of `suffixes`, sorted, hidden ones left out;
     a folder without any is an error, not silence, and other files left out are named."""
@@ -117,7 +121,7 @@ def predict_voice(args: argparse.Namespace) -> int:
                 windows = read_windows(file, model.sample_rate, model.samples)
                 clips += [clip.astype(np.float32) for _, clip in windows]
             except StressVisionError as exc:
-                print(f"warning: {exc}; left out of the enrolment", file=sys.stderr)
+                _warn(f"{exc}; left out of the enrolment")
         return clips
 
     failures = 0
@@ -154,10 +158,6 @@ def predict_voice(args: argparse.Namespace) -> int:
         except StressVisionError as exc:
             failed(exc)
     return 1 if failures else 0
-
-
-def _warn(note: str) -> None:
-    print(f"warning: {note}", file=sys.stderr)
 
 
 def monitor_video(args: argparse.Namespace, model, detector, source: str | int) -> int:
@@ -198,10 +198,7 @@ def monitor_video(args: argparse.Namespace, model, detector, source: str | int) 
         what = f"camera {source}" if isinstance(source, int) else source
         if classified and not with_face:
             hint = detector.small_face_hint(width)
-            print(
-                f"warning: {what}: no face in any of the {classified} frames classified{hint}",
-                file=sys.stderr,
-            )
+            _warn(f"{what}: no face in any of the {classified} frames classified{hint}")
         elif read:
             print(
                 f"{what}: {read} frames, {classified} classified, a face in {with_face}, "
@@ -232,7 +229,7 @@ def predict_image(path: Path, model, detector) -> int:
             if small
             else detector.small_face_hint(gray.shape[1])
         )
-        print(f"warning: {path}: no face found{hint}", file=sys.stderr)
+        _warn(f"{path}: no face found{hint}")
         return 0
     probabilities = model.predict(np.stack(crops))
     for box, probs in zip(boxes, probabilities):
@@ -304,7 +301,7 @@ def evaluate_voice(args: argparse.Namespace) -> int:
         args.data, model.sample_rate, model.samples / model.sample_rate, progress_every=0
     )
     for reason, n in sorted(corpus.skipped.items()):
-        print(f"warning: skipped {n} files: {reason}", file=sys.stderr)
+        _warn(f"skipped {n} files: {reason}")
     targets = [model.source_to_class.get(e, e if e in model.classes else None) for e in VOICE_EMOTIONS]
     labels = np.array(
         [model.classes.index(targets[e]) if targets[e] else -1 for e in corpus.emotions], np.int64
@@ -323,10 +320,9 @@ def evaluate_voice(args: argparse.Namespace) -> int:
         )
         if not (known & ~few).any():
             raise StressVisionError(f"{args.data}: no speaker has >= {MIN_SPEAKER_CLIPS} clips; {fix}")
-        print(
-            f"warning: skipped {few.sum()} clip(s) of {len(set(corpus.speakers[few]))} speaker(s) with "
-            f"under {MIN_SPEAKER_CLIPS} clips ({a_few(sorted(set(corpus.speakers[few])))}): {fix}",
-            file=sys.stderr,
+        _warn(
+            f"skipped {few.sum()} clip(s) of {len(set(corpus.speakers[few]))} speaker(s) with "
+            f"under {MIN_SPEAKER_CLIPS} clips ({a_few(sorted(set(corpus.speakers[few])))}): {fix}"
         )
     keep = known & ~few
     cut = keep & corpus.cut_off
@@ -370,10 +366,9 @@ def evaluate(args: argparse.Namespace) -> int:
     model = load_face_models(args.models, num_threads=args.threads, tta=args.tta)
     paths, labels, skipped_folders = labelled_faces(args.data, model)
     for name, images in skipped_folders.items():
-        print(
-            f"warning: {args.data}/{name}: not a class of this model ({', '.join(model.classes)}); "
-            f"its {images} image(s) skipped",
-            file=sys.stderr,
+        _warn(
+            f"{args.data}/{name}: not a class of this model ({', '.join(model.classes)}); "
+            f"its {images} image(s) skipped"
         )
     faces, kept, unreadable = [], [], 0
     for path, label in zip(paths, labels):
@@ -382,7 +377,7 @@ def evaluate(args: argparse.Namespace) -> int:
             kept.append(label)
         except StressVisionError as exc:
             unreadable += 1
-            print(f"warning: {exc}; skipped", file=sys.stderr)
+            _warn(f"{exc}; skipped")
     if not faces:
         raise StressVisionError(f"{args.data}: no readable images in folders named after the model's classes")
     predicted = model.predict(np.stack(faces)).argmax(axis=1)
