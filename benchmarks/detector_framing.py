@@ -20,7 +20,7 @@ import argparse
 
 import numpy as np
 
-from benchmarks.script import draw_faces, face_set_arguments, one_line_errors, positive_int
+from benchmarks.script import draw_faces, face_set_parser, one_line_errors, positive_int
 from benchmarks.synthetic_video import busy_background
 from stressvision.edge import FaceDetector, face_crop_from_file, load_face_models
 from stressvision.errors import DataError
@@ -73,10 +73,7 @@ def percentiles(values: np.ndarray) -> str:
 
 @one_line_errors
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    face_set_arguments(parser, per_class=30)
+    parser = face_set_parser(__doc__, per_class=30)
     parser.add_argument("--face-px", type=face_width, default=160, help="pasted face width (default 160)")
     parser.add_argument(
         "--background",

@@ -14,12 +14,11 @@ bilinear), and pasted 160 px wide and cropped back (bicubic up, INTER_AREA down:
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable
 
 import numpy as np
 
-from benchmarks.script import draw_faces, face_set_arguments, one_line_errors
+from benchmarks.script import draw_faces, face_set_parser, one_line_errors
 from stressvision.edge import face_crop_from_file, load_face_models
 from stressvision.face_format import FACE_SIZE
 
@@ -55,10 +54,7 @@ def degradations() -> dict[str, Callable[[np.ndarray], np.ndarray]]:
 
 @one_line_errors
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    face_set_arguments(parser, per_class=None)
+    parser = face_set_parser(__doc__, per_class=None)
     args = parser.parse_args()
 
     model = load_face_models(args.model)

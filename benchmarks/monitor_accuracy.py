@@ -14,14 +14,13 @@ compression, resampling to the frame and back, and the detector's framing.
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks.detector_framing import FRAME_HEIGHT, FRAME_WIDTH, face_width
-from benchmarks.script import draw_faces, face_set_arguments, one_line_errors, positive_int
+from benchmarks.script import draw_faces, face_set_parser, one_line_errors, positive_int
 from benchmarks.synthetic_video import drifting_background, gray_video_writer
 from stressvision.edge import FaceDetector, face_crop_from_file, load_face_models
 from stressvision.errors import DataError
@@ -58,10 +57,7 @@ def write_labelled_clip(
 
 @one_line_errors
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    face_set_arguments(parser, per_class=30)
+    parser = face_set_parser(__doc__, per_class=30)
     parser.add_argument("--frames-per-face", type=positive_int, default=10, help="default 10")
     parser.add_argument(
         "--face-px", type=face_width, default=160, help="face width in the frame (default 160)"

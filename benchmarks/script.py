@@ -87,8 +87,10 @@ def draw_faces(
     return [paths[i] for i in chosen], labels[chosen]
 
 
-def face_set_arguments(parser: argparse.ArgumentParser, per_class: int | None) -> None:
-    """--model (repeatable), --data, --per-class and --seed: the faces `draw_faces` draws."""
+def face_set_parser(doc: str | None, per_class: int | None) -> argparse.ArgumentParser:
+    """A face-accuracy script's parser (its docstring kept as written) with --model (repeatable),
+    --data, --per-class and --seed: the faces `draw_faces` draws."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "--model", action="append", required=True, help="a face model; repeat for an ensemble"
     )
@@ -100,3 +102,4 @@ def face_set_arguments(parser: argparse.ArgumentParser, per_class: int | None) -
         help=f"faces drawn per folder (default {per_class or 'every face'})",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the random draws (default 0)")
+    return parser
