@@ -74,7 +74,7 @@ def draw_faces(
     drawn by `rng`, with their class ids."""
     from stressvision.edge import labelled_faces  # here: the other scripts need no image code
 
-    paths, labels, _ = labelled_faces(root, model)
+    paths, labels, *_ = labelled_faces(root, model)
     if not paths:
         raise DataError(f"{root}: no images in folders named after the model's classes or source emotions")
     if per_class is None:

@@ -364,11 +364,16 @@ def evaluate(args: argparse.Namespace) -> int:
     from stressvision.scores import confusion_report
 
     model = load_face_models(args.models, num_threads=args.threads, tta=args.tta)
-    paths, labels, skipped_folders = labelled_faces(args.data, model)
+    paths, labels, skipped_folders, other_files = labelled_faces(args.data, model)
     for name, images in skipped_folders.items():
         _warn(
             f"{args.data}/{name}: not a class of this model ({', '.join(model.classes)}); "
             f"its {images} image(s) skipped"
+        )
+    if other_files:
+        _warn(
+            f"{args.data}: {len(other_files)} file(s) that are not images in a class folder "
+            f"left out ({a_few(other_files)})"
         )
     faces, kept, unreadable = [], [], 0
     for path, label in zip(paths, labels):
@@ -384,6 +389,7 @@ def evaluate(args: argparse.Namespace) -> int:
     report = confusion_report(np.asarray(kept), predicted, model.classes)
     report["skipped_unreadable"] = unreadable
     report["skipped_other_classes"] = sum(skipped_folders.values())
+    report["skipped_other_files"] = len(other_files)
     return _print_report(report, model.classes, args.json)
 
 

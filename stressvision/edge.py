@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from PIL import UnidentifiedImageError
@@ -249,24 +250,34 @@ def read_gray(path: Path) -> np.ndarray:
         raise unreadable_image(path, exc) from None
 
 
-def labelled_faces(
-    root: str | os.PathLike, model: EdgeModel | EdgeEnsemble
-) -> tuple[list[Path], np.ndarray, dict[str, int]]:
-    """Images in `root/<class or source emotion>/`: paths, class ids, and the folders that are
-    no class of the model with the number of images each holds (skipped, and counted)."""
+class LabelledFaces(NamedTuple):
+    """A folder-per-class set: what is read, and what is left out, so that it can be said."""
+
+    paths: list[Path]
+    labels: np.ndarray
+    other_classes: dict[str, int]  # folder that is no class of the model: its image count
+    other_files: list[str]  # not an image in a class folder, or loose beside the folders
+
+
+def labelled_faces(root: str | os.PathLike, model: EdgeModel | EdgeEnsemble) -> LabelledFaces:
+    """Images in `root/<class or source emotion>/`, with the folders that are no class of the
+    model and the files that are not images in a class folder (both left out, and counted)."""
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"{root}: not a folder of class folders")
-    paths, labels, skipped = [], [], {}
+    paths, labels, other_classes = [], [], {}
+    other_files = [p.name for p in root.iterdir() if p.is_file() and not p.name.startswith(".")]
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        images = visible_files(folder, IMAGE_SUFFIXES)
+        every = visible_files(folder)
+        images = [p for p in every if p.suffix.lower() in IMAGE_SUFFIXES]
         target = model.class_of_folder(folder.name)
         if target is None:
-            skipped[folder.name] = len(images)
+            other_classes[folder.name] = len(images)
             continue
         paths += images
         labels += [model.classes.index(target)] * len(images)
-    return paths, np.asarray(labels, dtype=np.int64), skipped
+        other_files += [str(p.relative_to(root)) for p in every if p.suffix.lower() not in IMAGE_SUFFIXES]
+    return LabelledFaces(paths, np.asarray(labels, dtype=np.int64), other_classes, sorted(other_files))
 
 
 def visible_files(folder: Path, suffixes: tuple[str, ...] = ()) -> list[Path]:

@@ -62,8 +62,8 @@ def test_evaluate_json_matches_the_quantize_stage(pipeline_project: Path, labell
 
 @pytest.mark.skipif(not REAL_FER.is_file(), reason="needs real faces from ../shared")
 def test_evaluate_counts_the_images_of_a_folder_that_is_not_a_class(tmp_path: Path):
-    """README: a folder that is not a class is skipped and counted, as an unreadable file is;
-    hidden files are neither read nor counted."""
+    """README: a folder that is not a class is skipped and counted, as an unreadable file is, and
+    files that are not images are named and counted; hidden files are neither read nor counted."""
     faces = fer_happy_faces(5)
     for folder, jpegs in (("happy", faces[:2]), ("stres", faces[2:])):
         (tmp_path / folder).mkdir()
@@ -71,15 +71,21 @@ def test_evaluate_counts_the_images_of_a_folder_that_is_not_a_class(tmp_path: Pa
             (tmp_path / folder / f"{i}.jpg").write_bytes(jpeg)
     (tmp_path / "stres" / "notes.txt").write_text("not an image")
     (tmp_path / "happy" / "broken.jpg").write_bytes(b"not a jpeg")
+    (tmp_path / "happy" / "anim.gif").write_bytes(faces[0])
+    (tmp_path / "README.txt").write_text("where these faces came from")
     (tmp_path / "happy" / ".thumbnails").mkdir()
     for hidden in ("._0.jpg", ".thumbnails/1.jpg", "../stres/._2.jpg"):  # left out, as predict does
         (tmp_path / "happy" / hidden).write_bytes(b"macOS and viewer droppings")
     result = stressvision("evaluate", "--model", str(STRESS_MODEL), "--data", str(tmp_path), "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert (report["n"], report["skipped_unreadable"], report["skipped_other_classes"]) == (2, 1, 3)
+    skipped = (report["skipped_unreadable"], report["skipped_other_classes"], report["skipped_other_files"])
+    assert (report["n"], *skipped) == (2, 1, 3, 2)
+    lines = our_lines(result.stderr)
     warning = "stres: not a class of this model (neutral, stress, sad, happy); its 3 image(s) skipped"
-    assert any(line.endswith(warning) for line in our_lines(result.stderr))
+    assert any(line.endswith(warning) for line in lines)
+    others = "2 file(s) that are not images in a class folder left out (README.txt, happy/anim.gif)"
+    assert f"warning: {tmp_path}: {others}" in lines
 
 
 def test_each_tta_mode_s_views_lead_the_larger_modes_views():
