@@ -372,7 +372,7 @@ def evaluate(args: argparse.Namespace) -> int:
         )
     if other_files:
         _warn(
-            f"{args.data}: {len(other_files)} file(s) that are not images in a class folder "
+            f"{args.data}: {len(other_files)} file(s) other than images in class folders "
             f"left out ({a_few(other_files)})"
         )
     faces, kept, unreadable = [], [], 0

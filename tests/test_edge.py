@@ -84,7 +84,7 @@ def test_evaluate_counts_the_images_of_a_folder_that_is_not_a_class(tmp_path: Pa
     lines = our_lines(result.stderr)
     warning = "stres: not a class of this model (neutral, stress, sad, happy); its 3 image(s) skipped"
     assert any(line.endswith(warning) for line in lines)
-    others = "2 file(s) that are not images in a class folder left out (README.txt, happy/anim.gif)"
+    others = "2 file(s) other than images in class folders left out (README.txt, happy/anim.gif)"
     assert f"warning: {tmp_path}: {others}" in lines
 
 
