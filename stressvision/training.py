@@ -548,12 +548,15 @@ def train(
 
     started = time.perf_counter()
     history = model.fit(
-        train_ds,
+        # One iterator for the whole fit: a new one each epoch refilled the shuffle buffer through
+        # the augmentation map, and on 2 cores about half the epochs stalled 30-36 s on batch 0.
+        train_ds.repeat(),
+        steps_per_epoch=steps_per_epoch,
         validation_data=val_ds,
         epochs=config.epochs,
         class_weight=weights,
         callbacks=callbacks,
-        shuffle=False,  # the tf.data pipeline shuffles
+        shuffle=False,  # the tf.data pipeline shuffles (each pass of `repeat` anew)
         verbose=2,
     )
     seconds = time.perf_counter() - started
