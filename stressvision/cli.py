@@ -38,12 +38,12 @@ def _files(item: str, suffixes: tuple[str, ...]) -> list[Path]:
 
     path = Path(item)
     if path.is_dir():
-        every = visible_files(path)
-        files = [p for p in every if p.suffix.lower() in suffixes]
+        files, others = visible_files(path, suffixes)
         if not files:
             raise StressVisionError(f"{item}: a folder with no {'/'.join(suffixes)} files")
-        if others := [str(p.relative_to(path)) for p in every if p.suffix.lower() not in suffixes]:
-            _warn(f"{item}: {len(others)} file(s) of other types left out ({a_few(others)})")
+        if others:
+            named = [str(p.relative_to(path)) for p in others]
+            _warn(f"{item}: {len(others)} file(s) of other types left out ({a_few(named)})")
         return files
     return [path]
 

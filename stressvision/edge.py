@@ -268,28 +268,26 @@ def labelled_faces(root: str | os.PathLike, model: EdgeModel | EdgeEnsemble) -> 
     paths, labels, other_classes = [], [], {}
     other_files = [p.name for p in root.iterdir() if p.is_file() and not p.name.startswith(".")]
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        every = visible_files(folder)
-        images = [p for p in every if p.suffix.lower() in IMAGE_SUFFIXES]
+        images, others = visible_files(folder, IMAGE_SUFFIXES)
         target = model.class_of_folder(folder.name)
         if target is None:
             other_classes[folder.name] = len(images)
             continue
         paths += images
         labels += [model.classes.index(target)] * len(images)
-        other_files += [str(p.relative_to(root)) for p in every if p.suffix.lower() not in IMAGE_SUFFIXES]
+        other_files += [str(p.relative_to(root)) for p in others]
     return LabelledFaces(paths, np.asarray(labels, dtype=np.int64), other_classes, sorted(other_files))
 
 
-def visible_files(folder: Path, suffixes: tuple[str, ...] = ()) -> list[Path]:
-    """A folder's files with one of `suffixes` (none given: all), sorted, hidden ones (macOS
-    `._x.jpg`, viewers' `.thumbnails/`) left out: what a user sees in the folder is what is read."""
-    return sorted(
-        p
-        for p in folder.rglob("*")
-        if p.is_file()
-        and (not suffixes or p.suffix.lower() in suffixes)
-        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-    )
+def visible_files(folder: Path, suffixes: tuple[str, ...]) -> tuple[list[Path], list[Path]]:
+    """A folder's files with one of `suffixes`, and its other files (to be named, not skipped in
+    silence), each sorted; hidden ones (macOS `._x.jpg`, viewers' `.thumbnails/`) left out: what
+    a user sees in the folder is what is read."""
+    wanted, others = [], []
+    for p in sorted(folder.rglob("*")):
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts):
+            (wanted if p.suffix.lower() in suffixes else others).append(p)
+    return wanted, others
 
 
 def face_crop_from_file(path: Path) -> np.ndarray:
