@@ -266,8 +266,9 @@ def labelled_faces(root: str | os.PathLike, model: EdgeModel | EdgeEnsemble) -> 
     if not root.is_dir():
         raise DataError(f"{root}: not a folder of class folders")
     paths, labels, other_classes = [], [], {}
-    other_files = [p.name for p in root.iterdir() if p.is_file() and not p.name.startswith(".")]
-    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    entries = sorted(p for p in root.iterdir() if not p.name.startswith("."))
+    other_files = [p.name for p in entries if p.is_file()]
+    for folder in (p for p in entries if p.is_dir()):
         images, others = visible_files(folder, IMAGE_SUFFIXES)
         target = model.class_of_folder(folder.name)
         if target is None:
