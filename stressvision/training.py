@@ -24,6 +24,7 @@ from stressvision.params import Section
 
 DISTRIBUTE = ("none", "mirrored", "multi_worker")
 LR_SCHEDULES = ("plateau", "cosine")
+OPTIMIZERS = ("adam", "sgd")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16", "auto")
 MAX_INPUT_SIZE = 512  # pixels a side, of 48x48 faces upscaled (10**12 was a Keras traceback)
 MAX_UNITS = 16_384  # dense units: the VGG paper's 4096 at train.width's maximum, 4 (10**12: out of memory)
@@ -83,7 +84,9 @@ class TrainConfig:
     epochs: int
     max_minutes: float
     batch_size: int
+    optimizer: str
     learning_rate: float
+    weight_decay: float
     early_stopping_patience: int
     lr_schedule: str
     lr_factor: float
@@ -116,7 +119,9 @@ class TrainConfig:
             epochs=section.int("epochs", minimum=1),
             max_minutes=section.float("max_minutes", minimum=0.0),
             batch_size=section.int("batch_size", minimum=1),
+            optimizer=section.choice("optimizer", OPTIMIZERS),
             learning_rate=section.float("learning_rate", minimum=1e-7, maximum=1.0),
+            weight_decay=section.float("weight_decay", minimum=0.0, maximum=0.1),
             early_stopping_patience=section.int("early_stopping_patience", minimum=1),
             lr_schedule=section.choice("lr_schedule", LR_SCHEDULES),
             lr_factor=section.float("lr_factor", minimum=0.01, maximum=0.99),
@@ -428,10 +433,21 @@ def make_dataset(
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
+def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
+    """`train.optimizer` at `learning_rate` (ReduceLROnPlateau or CosineSchedule move it while
+    training): Adam, or SGD with Nesterov momentum 0.9 as the 73.28 % VGG record was trained.
+    `weight_decay` is decoupled from the gradient (AdamW-style, for both): each step shrinks the
+    weights by learning rate x weight_decay."""
+    decay = config.weight_decay or None
+    if config.optimizer == "sgd":
+        return keras.optimizers.SGD(config.learning_rate, momentum=0.9, nesterov=True, weight_decay=decay)
+    return keras.optimizers.Adam(config.learning_rate, weight_decay=decay)
+
+
 def compile_model(model: keras.Model, config: TrainConfig) -> None:
-    """Adam at `learning_rate` (ReduceLROnPlateau or CosineSchedule move it while training)."""
+    """`make_optimizer`, label-smoothed cross-entropy, and the metrics the training log keeps."""
     model.compile(
-        optimizer=keras.optimizers.Adam(config.learning_rate),
+        optimizer=make_optimizer(config),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
         metrics=[
             "accuracy",

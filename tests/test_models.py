@@ -34,7 +34,15 @@ from stressvision.profiles import (
     set_param_keys,
 )
 from stressvision.profiles import main as profiles_main
-from stressvision.training import CosineSchedule, TimeLeft, TrainConfig, build_model, make_dataset, train
+from stressvision.training import (
+    CosineSchedule,
+    TimeLeft,
+    TrainConfig,
+    build_model,
+    make_dataset,
+    make_optimizer,
+    train,
+)
 from tests.conftest import ROOT, deep_update, default_params
 
 NUM_CLASSES = 3
@@ -158,6 +166,8 @@ def test_vgg_fer_fc_units_sets_its_dense_layers_apart_from_the_width():
         ({"augmentation": {"warp": "blur"}}, "train.augmentation.warp: unknown value 'blur'"),
         ({"ema": 1}, "train.ema: must be <= 0.9999, got 1"),
         ({"mixup_alpha": -0.2}, "train.mixup_alpha: must be >= 0.0"),
+        ({"optimizer": "rmsprop"}, "train.optimizer: unknown value 'rmsprop'"),
+        ({"weight_decay": -0.1}, "train.weight_decay: must be >= 0.0"),
     ],
 )
 def test_bad_train_params_are_one_line(updates, message):
@@ -214,6 +224,32 @@ def test_train_fits_the_mixed_batches(tmp_path):
         )
     assert all(np.array_equal(a, b) for a, b in zip(kept[0], kept[1]))
     assert not all(np.array_equal(a, b) for a, b in zip(kept[0], kept[2]))
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_weight_decay_shrinks_each_step_by_learning_rate_times_decay(optimizer):
+    """With a zero gradient only the decay moves a weight: 1 - 0.5 x 0.1 per step, either optimizer."""
+    config = train_config(optimizer=optimizer, learning_rate=0.5, weight_decay=0.1)
+    chosen = make_optimizer(config)
+    weight = keras.Variable(np.ones(3, np.float32))
+    for _ in range(2):
+        chosen.apply_gradients([(np.zeros(3, np.float32), weight)])
+    np.testing.assert_allclose(weight.numpy(), 0.95**2, rtol=1e-6)
+    if optimizer == "sgd":  # the record's optimizer
+        assert isinstance(chosen, keras.optimizers.SGD) and chosen.nesterov and chosen.momentum == 0.9
+    else:
+        assert isinstance(chosen, keras.optimizers.Adam)
+    assert make_optimizer(train_config(optimizer=optimizer)).weight_decay is None  # 0: off
+
+
+def test_sgd_trains_and_the_kept_model_was_trained_by_it(tmp_path):
+    images, labels = faces(16)
+    config = train_config(
+        optimizer="sgd", learning_rate=0.01, lr_schedule="cosine", warmup_epochs=1, epochs=2
+    )
+    model, history, _ = train(config, (images, labels), (images[:8], labels[:8]), NUM_CLASSES, tmp_path)
+    assert isinstance(model.optimizer, keras.optimizers.SGD) and model.optimizer.nesterov
+    assert all(np.isfinite(history["loss"])) and int(model.optimizer.iterations) > 0
 
 
 def test_distillation_trains_the_student_from_a_teacher(tmp_path):
