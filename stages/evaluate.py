@@ -12,11 +12,11 @@ def main() -> None:
     import keras
     import numpy as np
 
-    from stressvision.evaluation import classification_metrics, confusion_rows
-    from stressvision.fileio import load_arrays, write_json, write_text
+    from stressvision.evaluation import classification_metrics
+    from stressvision.fileio import load_arrays, write_json
     from stressvision.model_config import load_model_config
     from stressvision.params import Section
-    from stressvision.reports import plot_confusion_matrix
+    from stressvision.reports import write_test_plots
     from stressvision.tta import TTA_MODES, average_views
 
     params = Section.load("evaluate")
@@ -32,16 +32,9 @@ def main() -> None:
     probabilities = average_views(partial(model.predict, batch_size=256, verbose=0), images, tta)
     report = classification_metrics(test["labels"], probabilities, classes, top_confusions)
 
-    plots = Path(args.plots)
-    matrix = report.pop("confusion_matrix")
-    confusions = report.pop("top_confusions")
-    write_json(plots / "report.json", {"confusion_matrix": matrix, "top_confusions": confusions})
-    write_text(plots / "confusion.csv", confusion_rows(test["labels"], probabilities.argmax(1), classes))
-    plot_confusion_matrix(
-        np.array(matrix),
-        classes,
-        f"{config['model']} on the test split (n={report['n']}, accuracy {report['accuracy']:.1%})",
-        plots / "confusion_matrix.png",
+    subject = f"{config['model']} on the test split"
+    confusions = write_test_plots(
+        args.plots, report, test["labels"], probabilities.argmax(1), classes, subject
     )
     write_json(args.metrics, report)
     print(

@@ -9,13 +9,12 @@ def main() -> None:
     args = stage_args(__doc__, "model-dir", "test", "metrics", "plots")
 
     import keras
-    import numpy as np
 
-    from stressvision.evaluation import classification_metrics, confusion_rows
-    from stressvision.fileio import load_arrays, write_json, write_text
+    from stressvision.evaluation import classification_metrics
+    from stressvision.fileio import load_arrays, write_json
     from stressvision.model_config import load_model_config
     from stressvision.params import Section
-    from stressvision.reports import plot_confusion_matrix
+    from stressvision.reports import write_test_plots
     from stressvision.voice.speakers import per_speaker_accuracy
 
     params = Section.load("voice_evaluate")
@@ -31,17 +30,8 @@ def main() -> None:
     report = classification_metrics(test["labels"], probabilities, classes, top_confusions)
     report["per_speaker"] = per_speaker_accuracy(test["labels"], predicted, test["speakers"])
 
-    plots = Path(args.plots)
-    matrix = report.pop("confusion_matrix")
-    confusions = report.pop("top_confusions")
-    write_json(plots / "report.json", {"confusion_matrix": matrix, "top_confusions": confusions})
-    write_text(plots / "confusion.csv", confusion_rows(test["labels"], predicted, classes))
-    plot_confusion_matrix(
-        np.array(matrix),
-        classes,
-        f"voice {config['model']} on unseen speakers (n={report['n']}, accuracy {report['accuracy']:.1%})",
-        plots / "confusion_matrix.png",
-    )
+    subject = f"voice {config['model']} on unseen speakers"
+    confusions = write_test_plots(args.plots, report, test["labels"], predicted, classes, subject)
     write_json(args.metrics, report)
     print(
         f"voice_evaluate: accuracy {report['accuracy']:.4f}, macro F1 {report['f1_macro']:.4f} "

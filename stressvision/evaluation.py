@@ -39,10 +39,3 @@ def classification_metrics(
         {"actual": a, "predicted": p, "count": n} for n, a, p in mistakes[:top_confusions]
     ]
     return report
-
-
-def confusion_rows(labels: np.ndarray, predicted: np.ndarray, classes: Sequence[str]) -> str:
-    """CSV with one row per test image, as DVC's `confusion` plot template expects."""
-    lines = ["actual,predicted"]
-    lines += [f"{classes[a]},{classes[p]}" for a, p in zip(labels, predicted)]
-    return "\n".join(lines) + "\n"

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
-from stressvision.fileio import atomic_path, write_text
+from stressvision.fileio import atomic_path, write_json, write_text
 
 
 def _pyplot():
@@ -111,6 +112,35 @@ def plot_confusion_matrix(
                 fontsize=9,
             )
     _save(fig, path)
+
+
+def confusion_rows(labels: np.ndarray, predicted: np.ndarray, classes: Sequence[str]) -> str:
+    """CSV with one row per test example, as DVC's `confusion` plot template expects."""
+    lines = ["actual,predicted"]
+    lines += [f"{classes[a]},{classes[p]}" for a, p in zip(labels, predicted)]
+    return "\n".join(lines) + "\n"
+
+
+def write_test_plots(
+    plots: str | os.PathLike,
+    report: dict,
+    labels: np.ndarray,
+    predicted: np.ndarray,
+    classes: Sequence[str],
+    subject: str,
+) -> list[dict]:
+    """Move the confusion matrix and the top confusions out of `report` (of
+    `evaluation.classification_metrics`: what stays is the metrics file's scalars) into
+    `plots`/report.json, confusion.csv and confusion_matrix.png, titled `subject` with the count
+    and accuracy; return the top confusions, for the log."""
+    plots = Path(plots)
+    matrix = report.pop("confusion_matrix")
+    confusions = report.pop("top_confusions")
+    write_json(plots / "report.json", {"confusion_matrix": matrix, "top_confusions": confusions})
+    write_text(plots / "confusion.csv", confusion_rows(labels, predicted, classes))
+    title = f"{subject} (n={report['n']}, accuracy {report['accuracy']:.1%})"
+    plot_confusion_matrix(np.array(matrix), classes, title, plots / "confusion_matrix.png")
+    return confusions
 
 
 def class_count_table(stages: dict[str, dict[str, int]], classes: Sequence[str]) -> str:

@@ -93,3 +93,31 @@ def test_confusion_cell_text_contrasts_with_its_cell(figures):
     for text in ax.texts:
         col, row = (int(round(v)) for v in text.get_position())
         assert contrast(text.get_color(), cells[row, col]) >= 4.5, text.get_text()
+
+
+def test_test_plots_take_the_matrix_out_of_the_metrics_and_write_it_for_people_and_dvc(figures):
+    from stressvision.evaluation import classification_metrics
+    from stressvision.fileio import read_json
+
+    drawn, tmp = figures
+    classes = CLASSES[:3]
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    probabilities = np.eye(3)[[0, 1, 1, 1, 2, 0]]
+    report = classification_metrics(labels, probabilities, classes, top_confusions=5)
+    confusions = reports.write_test_plots(tmp, report, labels, probabilities.argmax(1), classes, "model X")
+    assert "confusion_matrix" not in report and "top_confusions" not in report  # the metrics: scalars
+    assert report["accuracy"] == pytest.approx(4 / 6)
+    written = read_json(tmp / "report.json")
+    assert written["confusion_matrix"] == [[1, 1, 0], [0, 2, 0], [1, 0, 1]]
+    assert written["top_confusions"] == confusions and len(confusions) == 2
+    rows = (tmp / "confusion.csv").read_text().splitlines()
+    assert rows[0] == "actual,predicted" and rows[1:] == [
+        "neutral,neutral",
+        "neutral,stress",
+        "stress,stress",
+        "stress,stress",
+        "sad,sad",
+        "sad,neutral",
+    ]
+    ax = drawn["confusion_matrix.png"].axes[0]
+    assert ax.get_title() == "model X (n=6, accuracy 66.7%)" and labelled(ax)
