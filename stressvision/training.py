@@ -18,7 +18,7 @@ from stressvision.augment import AugmentConfig, batch_seeds, build_augmenter, mi
 from stressvision.distillation import Distiller, SoftTargetDistiller
 from stressvision.errors import DataError, ParamsError
 from stressvision.fitting import balanced_class_weights, fit_summary
-from stressvision.hardware import cpu_flags, gpu_count, resolve_precision
+from stressvision.hardware import cpu_flags, cpu_vendor, gpu_count, resolve_precision
 from stressvision.models import MODEL_BUILDERS, float32_copy, load_face_model
 from stressvision.params import Section
 
@@ -171,7 +171,7 @@ def build_model(config: TrainConfig, num_classes: int) -> keras.Model:
 def training_precision(requested: str) -> str:
     """The Keras dtype policy `train.precision` means on this machine, saying why where it is
     not simply what was asked (`auto`), or what it costs here (an emulated precision)."""
-    precision, note = resolve_precision(requested, gpu_count(), cpu_flags())
+    precision, note = resolve_precision(requested, gpu_count(), cpu_flags(), cpu_vendor())
     if note:
         print(f"train: precision {precision} ({note})", flush=True)
     return precision
