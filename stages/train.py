@@ -11,11 +11,13 @@ prefer_onednn(cpu_flags())  # before main() loads TensorFlow
 def main() -> None:
     args = stage_args(__doc__, "mapped", "train", "val", "model-dir", "metrics", "plots", "live-dir")
 
+    from stressvision.errors import ParamsError
     from stressvision.fileio import load_arrays, read_json, write_json
     from stressvision.fitting import fit_and_save
+    from stressvision.heads import averaging_kernel
     from stressvision.labels import learned_labels
     from stressvision.model_config import make_model_config, save_model_config
-    from stressvision.models import sum_into_classes
+    from stressvision.models import merge_kernel, sum_into_classes
     from stressvision.params import Section
     from stressvision.reports import plot_training_curves, write_history_csv
     from stressvision.soft_labels import SoftLabels, learned_targets
@@ -26,12 +28,16 @@ def main() -> None:
     classes = meta["classes"]
     # map_labels.learn: emotions gives finer units to learn, summed into the classes after
     units = meta.get("units", {})
+    class_of_unit = [classes.index(c) for c in units.values()]
+    if config.class_head and not units:
+        raise ParamsError("train.class_head", "its second head learns units: set map_labels.learn: emotions")
     train_set, val_set = load_arrays(args.train), load_arrays(args.val)
     validate = len(val_set["labels"]) > 0  # split.val: 0 leaves none: the last epoch is kept
     print(
         f"train: {config.model} at {config.input_size}px on {len(train_set['labels'])} faces, "
         f"{len(classes)} classes"
         + (f" learnt as {len(units)} units" if units else "")
+        + (" and as the classes (two heads, averaged)" if config.class_head else "")
         + f", up to {config.epochs} epochs",
         flush=True,
     )
@@ -59,9 +65,12 @@ def main() -> None:
             work_dir=work_dir,
             extra_callbacks=callbacks,
             soft_targets=soft_targets,
+            class_of_unit=class_of_unit,
         )
-        if units:
-            model = sum_into_classes(model, [classes.index(c) for c in units.values()], len(classes))
+        if config.class_head:
+            model = sum_into_classes(model, averaging_kernel(class_of_unit, len(classes)))
+        elif units:
+            model = sum_into_classes(model, merge_kernel(class_of_unit, len(classes)))
         if units and validate:
             predicted = model.predict(val_set["images"], batch_size=256, verbose=0).argmax(1)
             summary["val_class_accuracy"] = float((predicted == val_set["labels"]).mean())

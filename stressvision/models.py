@@ -261,15 +261,32 @@ def load_face_model(path: str | os.PathLike, num_classes: int, expected: str = "
     return model
 
 
-def sum_into_classes(model: keras.Model, class_of_unit: list[int], num_classes: int) -> keras.Model:
-    """`model` with its units' probabilities summed into `num_classes` classes (unit i into
-    class_of_unit[i]): a fixed 0/1 matrix after the softmax, so the saved model, its TFLite
-    exports and every runtime see the scheme's classes (map_labels.learn: emotions)."""
-    kernel = np.zeros((len(class_of_unit), num_classes), np.float32)
-    kernel[np.arange(len(class_of_unit)), class_of_unit] = 1.0
-    head = layers.Dense(num_classes, use_bias=False, trainable=False, name="sum_into_classes")
+def merge_kernel(class_of_output: list[int], num_classes: int, weight: float = 1.0) -> np.ndarray:
+    """The (outputs, num_classes) matrix that adds output i, times `weight`, into class
+    class_of_output[i] (see sum_into_classes)."""
+    kernel = np.zeros((len(class_of_output), num_classes), np.float32)
+    kernel[np.arange(len(class_of_output)), class_of_output] = weight
+    return kernel
+
+
+def sum_into_classes(model: keras.Model, kernel: np.ndarray) -> keras.Model:
+    """`model` with its probabilities summed into classes by `kernel` (merge_kernel; (outputs,
+    classes)): a fixed matrix after the softmax, so the saved model, its TFLite exports and every
+    runtime see the scheme's classes (map_labels.learn: emotions; with add_class_head's two heads,
+    heads.averaging_kernel)."""
+    head = layers.Dense(kernel.shape[1], use_bias=False, trainable=False, name="sum_into_classes")
     outputs = head(model.output)
     head.set_weights([kernel])
+    return keras.Model(model.inputs, outputs, name=model.name)
+
+
+def add_class_head(model: keras.Model, num_classes: int) -> keras.Model:
+    """`model` (a softmax over units) with a second softmax over `num_classes` classes on the
+    features its own head reads, the two concatenated (units, then classes): the classes learnt
+    beside their finer units, in one network (train.class_head; trained by heads.HeadsLoss)."""
+    features = model.get_layer("probabilities").input
+    classes = layers.Dense(num_classes, activation="softmax", dtype="float32", name="class_probabilities")
+    outputs = layers.Concatenate(dtype="float32", name="units_and_classes")([model.output, classes(features)])
     return keras.Model(model.inputs, outputs, name=model.name)
 
 

@@ -19,7 +19,8 @@ from stressvision.distillation import Distiller, SoftTargetDistiller
 from stressvision.errors import DataError, ParamsError
 from stressvision.fitting import balanced_class_weights, fit_summary
 from stressvision.hardware import cpu_flags, cpu_vendor, gpu_count, resolve_precision
-from stressvision.models import MODEL_BUILDERS, float32_copy, load_face_model
+from stressvision.heads import HeadsAccuracy, HeadsLoss, head_targets
+from stressvision.models import MODEL_BUILDERS, add_class_head, float32_copy, load_face_model
 from stressvision.params import Section
 
 DISTRIBUTE = ("none", "mirrored", "multi_worker")
@@ -96,6 +97,7 @@ class TrainConfig:
     mixup_alpha: float
     ema: float
     class_weights: bool
+    class_head: bool
     augment: bool
     augmentation: AugmentConfig
     cache: bool
@@ -131,6 +133,7 @@ class TrainConfig:
             mixup_alpha=section.float("mixup_alpha", minimum=0.0, maximum=10.0),
             ema=section.float("ema", minimum=0.0, maximum=0.9999),
             class_weights=section.bool("class_weights"),
+            class_head=section.bool("class_head"),
             augment=section.bool("augment"),
             augmentation=AugmentConfig.from_section(section.sub("augmentation")),
             cache=section.bool("cache"),
@@ -142,6 +145,10 @@ class TrainConfig:
         )
         if config.warmup_epochs >= config.epochs and config.lr_schedule == "cosine":
             raise ParamsError(section.key("warmup_epochs"), f"must be < train.epochs ({config.epochs})")
+        if config.class_head and config.distill.enabled:
+            raise ParamsError(
+                section.key("class_head"), "distillation (train.distill) teaches one head: set one of them"
+            )
         section.check_no_extra_keys()
         return config
 
@@ -156,8 +163,9 @@ def weights_param(section: Section) -> str:
     return weights
 
 
-def build_model(config: TrainConfig, num_classes: int) -> keras.Model:
-    """Call the builder of `config.model` with the config fields it takes, by name.
+def build_model(config: TrainConfig, num_classes: int, head_classes: int = 0) -> keras.Model:
+    """Call the builder of `config.model` with the config fields it takes, by name; with
+    `head_classes` (train.class_head) a second head over that many classes (add_class_head).
 
     Every builder takes num_classes, input_size and dropout; model-specific keys (weights,
     trainable_layers, width, dense_units, fc_units) go only to the builders that declare them.
@@ -165,7 +173,8 @@ def build_model(config: TrainConfig, num_classes: int) -> keras.Model:
     builder = MODEL_BUILDERS[config.model]
     accepted = inspect.signature(builder).parameters
     options = {f.name: getattr(config, f.name) for f in fields(config) if f.name in accepted}
-    return builder(num_classes=num_classes, **options)
+    model = builder(num_classes=num_classes, **options)
+    return add_class_head(model, head_classes) if head_classes else model
 
 
 def training_precision(requested: str) -> str:
@@ -177,9 +186,11 @@ def training_precision(requested: str) -> str:
     return precision
 
 
-def build_float32(config: TrainConfig, num_classes: int, trained: keras.Model) -> keras.Model:
+def build_float32(
+    config: TrainConfig, num_classes: int, trained: keras.Model, head_classes: int = 0
+) -> keras.Model:
     """The same network in float32 with the trained weights (see models.float32_copy)."""
-    return float32_copy(lambda: build_model(config, num_classes), trained)
+    return float32_copy(lambda: build_model(config, num_classes, head_classes), trained)
 
 
 def load_teacher(config: DistillConfig, num_classes: int) -> keras.Model:
@@ -391,9 +402,11 @@ def make_dataset(
     cache: bool = False,
     soft_targets: np.ndarray | None = None,
     mixup_alpha: float = 0.0,
+    targets: np.ndarray | None = None,
 ) -> tf.data.Dataset:
     """Batches of (float32 pixels (B, 48, 48, 1), one-hot labels), prefetched; with
-    `soft_targets` (N, classes) the inputs are (pixels, the batch's soft targets).
+    `soft_targets` (N, classes) the inputs are (pixels, the batch's soft targets); with
+    `targets` (one row per label) label l's target is row l instead of its one-hot.
     `mixup_alpha` > 0 mixes each augmented batch with itself (augment.mixup), targets alike.
 
     The uint8 arrays stay in memory (FER-2013 is 80 MB); shuffling, batching and the
@@ -414,9 +427,8 @@ def make_dataset(
         return fn if soft_targets is None else lambda inputs: (fn(inputs[0]), inputs[1])
 
     to_float = on_pixels(lambda bx: tf.cast(bx, tf.float32))
-    ds = ds.map(
-        lambda bx, by: (to_float(bx), tf.one_hot(by, num_classes)), num_parallel_calls=tf.data.AUTOTUNE
-    )
+    table = tf.eye(num_classes) if targets is None else tf.constant(targets)  # label l's target: row l
+    ds = ds.map(lambda bx, by: (to_float(bx), tf.gather(table, by)), num_parallel_calls=tf.data.AUTOTUNE)
     if augment is not None:
         augment_pixels = on_pixels(augment)
         ds = ds.map(lambda bx, by: (augment_pixels(bx), by), num_parallel_calls=tf.data.AUTOTUNE)
@@ -444,18 +456,23 @@ def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
     return keras.optimizers.Adam(config.learning_rate, weight_decay=decay)
 
 
-def compile_model(model: keras.Model, config: TrainConfig) -> None:
-    """`make_optimizer`, label-smoothed cross-entropy, and the metrics the training log keeps."""
-    model.compile(
-        optimizer=make_optimizer(config),
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
-        metrics=[
+def compile_model(model: keras.Model, config: TrainConfig, class_of_unit: list[int] | None = None) -> None:
+    """`make_optimizer`, label-smoothed cross-entropy, and the metrics the training log keeps.
+
+    With `class_of_unit` (train.class_head) the loss is both heads' and the one metric the
+    accuracy of their average (heads.HeadsLoss, heads.HeadsAccuracy)."""
+    if class_of_unit is not None:
+        loss = HeadsLoss(len(class_of_unit), config.label_smoothing)
+        metrics = [HeadsAccuracy(class_of_unit, max(class_of_unit) + 1)]
+    else:
+        loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
+        metrics = [
             "accuracy",
             keras.metrics.Precision(name="precision"),
             keras.metrics.Recall(name="recall"),
             keras.metrics.AUC(name="auc"),
-        ],
-    )
+        ]
+    model.compile(optimizer=make_optimizer(config), loss=loss, metrics=metrics)
 
 
 def train(
@@ -467,6 +484,7 @@ def train(
     extra_callbacks: list | None = None,
     tensorboard_dir: str | os.PathLike = "logs/tensorboard",
     soft_targets: np.ndarray | None = None,
+    class_of_unit: list[int] | None = None,
 ) -> tuple[keras.Model, dict[str, list[float]], dict[str, float]]:
     """Fit with early stopping, LR decay and a best-on-val checkpoint; return the best model.
 
@@ -479,9 +497,16 @@ def train(
     model is distilled from when `config.distill.soft_labels` is set. The returned model is
     always float32 (rebuilt after mixed-precision training) and is the student alone when
     distilling.
+
+    With `train.class_head` the labels are units (`num_classes` of them) and `class_of_unit`
+    says each one's class: the model returned outputs both heads (models.add_class_head).
     """
     if config.distill.soft_labels and soft_targets is None:
         raise ValueError("train.distill.soft_labels is set: pass the faces' soft_targets")
+    if config.class_head and class_of_unit is None:
+        raise ValueError("train.class_head is set: pass the units' class_of_unit")
+    head_classes = max(class_of_unit) + 1 if config.class_head else 0
+    targets = head_targets(class_of_unit, head_classes) if config.class_head else None
     validate = len(val_data[1]) > 0
     if not validate and config.lr_schedule == "plateau":
         raise ParamsError(
@@ -500,12 +525,13 @@ def train(
         soft, val_soft = soft_targets, np.eye(num_classes, dtype=np.float32)[val_data[1]]
     train_ds = make_dataset(
         *train_data, num_classes, config.batch_size, True, augment, config.seed, config.cache, soft,
-        mixup_alpha=config.mixup_alpha,
+        mixup_alpha=config.mixup_alpha, targets=targets,
     )
     val_ds = None
     if validate:
         val_ds = make_dataset(
-            *val_data, num_classes, config.batch_size, False, cache=config.cache, soft_targets=val_soft
+            *val_data, num_classes, config.batch_size, False, cache=config.cache, soft_targets=val_soft,
+            targets=targets,
         )
     steps_per_epoch = -(-len(train_data[1]) // config.batch_size)
 
@@ -515,14 +541,14 @@ def train(
     keras.mixed_precision.set_global_policy(precision)  # the augmenter above stays float32
     try:
         with strategy.scope():
-            student = build_model(config, num_classes)
+            student = build_model(config, num_classes, head_classes)
             model = student
             if config.distill.teacher:
                 teacher = load_teacher(config.distill, num_classes)
                 model = Distiller(student, teacher, config.distill.alpha, config.distill.temperature)
             elif config.distill.soft_labels:
                 model = SoftTargetDistiller(student, config.distill.alpha, config.distill.temperature)
-            compile_model(model, config)
+            compile_model(model, config, class_of_unit if config.class_head else None)
     finally:
         keras.mixed_precision.set_global_policy(policy)
     if strategy.num_replicas_in_sync > 1:
@@ -582,6 +608,6 @@ def train(
     else:
         kept, epoch, epoch_key = student, len(history.history["loss"]) - 1, "kept_epoch"
     if precision != "float32":
-        kept = build_float32(config, num_classes, kept)
+        kept = build_float32(config, num_classes, kept, head_classes)
     summary = fit_summary(history.history, int(kept.count_params()), epoch, seconds, epoch_key)
     return kept, history.history, summary

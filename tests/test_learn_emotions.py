@@ -104,3 +104,36 @@ def test_learning_the_emotions_is_the_emotions_model_summed_into_the_stress_clas
     int8 = TFLiteClassifier(learned / "models/tflite/int8.tflite")
     out = int8.predict(faces[:8])
     assert out.shape == (8, 4) and np.abs(out.sum(1) - 1).max() < 0.05
+
+
+def test_a_class_head_beside_the_units_ships_the_average_of_the_two_heads(tmp_path: Path):
+    """train.class_head: one network learns the emotions and the stress classes on two heads;
+    model.keras, evaluate and the INT8 bundle see their average in the classes, which is also
+    what validation scored. Without units to learn the switch is a one-line params error."""
+    import keras
+
+    updates = {"train": {"epochs": 3, "class_head": True}, "map_labels": {"learn": "emotions"}}
+    project = trained_copy(tmp_path, "heads", updates)
+    log = run(["dvc", "repro", "quantize", "evaluate"], project).stdout
+    assert "learnt as 7 units and as the classes (two heads, averaged)" in log
+
+    classes = json.loads((project / "data/mapped/meta.json").read_text())["classes"]
+    shipped = keras.models.load_model(project / "models/keras/model.keras")
+    heads = keras.Model(shipped.inputs, shipped.get_layer("units_and_classes").output)
+    faces = np.load(project / "data/split/test.npz")["images"][:64].astype(np.float32)[..., None]
+    both = heads.predict(faces, verbose=0)
+    to_classes = np.eye(len(classes))[[classes.index(STRESS_MAP.mapping[e]) for e in FER2013_EMOTIONS]]
+    summed, own = both[:, :7] @ to_classes, both[:, 7:]
+    np.testing.assert_allclose(shipped.predict(faces, verbose=0), (summed + own) / 2, atol=1e-5)
+    assert np.abs(summed - own).max() > 0.05  # two heads that disagree, not one
+
+    train_metrics = json.loads((project / "metrics/train.json").read_text())
+    assert train_metrics["val_accuracy"] == pytest.approx(train_metrics["val_class_accuracy"], abs=1e-6)
+    out = TFLiteClassifier(project / "models/tflite/int8.tflite").predict(faces[:8])
+    assert out.shape == (8, 4) and np.abs(out.sum(1) - 1).max() < 0.05
+
+    set_params(project, {"map_labels": {"learn": "classes"}})
+    failed = run(["dvc", "repro", "train"], project, check=False)
+    assert failed.returncode != 0
+    message = "params.yaml: train.class_head: its second head learns units: set map_labels.learn: emotions"
+    assert message in failed.stderr + failed.stdout

@@ -20,8 +20,9 @@ from benchmarks.face_profiles import FACE_PROFILES
 from stressvision.errors import ParamsError
 from stressvision.export import to_tflite
 from stressvision.fitting import fit_and_save
+from stressvision.heads import averaging_kernel
 from stressvision.litert import TFLiteClassifier
-from stressvision.models import MODEL_BUILDERS, build_mobilenetv3_small
+from stressvision.models import MODEL_BUILDERS, build_mobilenetv3_small, sum_into_classes
 from stressvision.params import Section
 from stressvision.profiles import (
     PROFILES_DIR,
@@ -168,6 +169,7 @@ def test_vgg_fer_fc_units_sets_its_dense_layers_apart_from_the_width():
         ({"mixup_alpha": -0.2}, "train.mixup_alpha: must be >= 0.0"),
         ({"optimizer": "rmsprop"}, "train.optimizer: unknown value 'rmsprop'"),
         ({"weight_decay": -0.1}, "train.weight_decay: must be >= 0.0"),
+        ({"class_head": "yes"}, "train.class_head: expected true or false"),
     ],
 )
 def test_bad_train_params_are_one_line(updates, message):
@@ -267,6 +269,48 @@ def test_distillation_trains_the_student_from_a_teacher(tmp_path):
     with pytest.raises(ParamsError, match="predicts 4 classes, the data has 3"):
         config = train_config(distill={"teacher": str(tmp_path / "wrong.keras")})
         train(config, (images, labels), (images, labels), NUM_CLASSES, tmp_path)
+
+
+def test_class_head_with_distillation_is_one_line(tmp_path):
+    (tmp_path / "soft.npz").write_bytes(b"")
+    with pytest.raises(ParamsError, match="^params.yaml: train.class_head: distillation .* set one of them$"):
+        train_config(class_head=True, distill={"soft_labels": str(tmp_path / "soft.npz")})
+
+
+@pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16"])
+def test_class_head_trains_both_heads_and_validates_their_average(tmp_path, precision):
+    """Five units summed into three classes: the network outputs both softmaxes, the loss is
+    each head's cross-entropy, and val_accuracy is the accuracy of their average in the classes,
+    which sum_into_classes with the averaging kernel is."""
+    class_of_unit = [0, 1, 1, 2, 2]
+    rng = np.random.default_rng(0)
+    images, units = rng.integers(0, 256, (48, 48, 48), dtype=np.uint8), rng.integers(0, 5, 48)
+    config = train_config(class_head=True, epochs=3, label_smoothing=0.1, precision=precision)
+    val = (images[:16], units[:16])
+    model, history, summary = train(config, (images, units), val, 5, tmp_path, class_of_unit=class_of_unit)
+    assert model.output_shape == (None, 5 + 3)
+    assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
+    assert set(history) >= {"accuracy", "val_accuracy", "loss", "val_loss"} and "precision" not in history
+
+    out = model.predict(val[0][..., None].astype(np.float32), verbose=0)
+    unit_p, class_p = out[:, :5], out[:, 5:]
+    np.testing.assert_allclose([unit_p.sum(1), class_p.sum(1)], 1, atol=1e-5)
+    classes = np.asarray(class_of_unit)[val[1]]
+    averaged = 0.5 * (unit_p @ np.eye(3)[class_of_unit] + class_p)
+    epoch = summary["best_epoch"] - 1
+    assert history["val_accuracy"][epoch] == pytest.approx((averaged.argmax(1) == classes).mean())
+
+    def entropy(p, labels, k):
+        smoothed = np.eye(k)[labels] * 0.9 + 0.1 / k
+        return -(smoothed * np.log(np.clip(p, 1e-7, 1))).sum(1)
+
+    both = entropy(unit_p, val[1], 5) + entropy(class_p, classes, 3)
+    assert history["val_loss"][epoch] == pytest.approx(both.mean(), rel=1e-3)
+    assert not np.allclose(unit_p @ np.eye(3)[class_of_unit], class_p, atol=1e-3)  # two heads, not one
+
+    shipped = sum_into_classes(model, averaging_kernel(class_of_unit, 3))
+    assert shipped.output_shape == (None, 3)
+    np.testing.assert_allclose(shipped.predict(val[0][..., None], verbose=0), averaged, atol=1e-5)
 
 
 class WeightsAtEpochEnd(keras.callbacks.Callback):
