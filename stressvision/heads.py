@@ -2,8 +2,8 @@
 
 The network outputs both heads concatenated (models.add_class_head) and learns from targets
 laid out the same way (`head_targets`); what it predicts is their average in the classes
-(models.sum_into_classes at weight 0.5), which the accuracy here scores, so that validation,
-checkpoints and early stopping pick the epoch by what is shipped.
+(models.sum_into_classes with `averaging_kernel`), which the accuracy here scores, so that
+validation, checkpoints and early stopping pick the epoch by what is shipped.
 """
 
 from __future__ import annotations

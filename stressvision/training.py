@@ -456,14 +456,16 @@ def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
     return keras.optimizers.Adam(config.learning_rate, weight_decay=decay)
 
 
-def compile_model(model: keras.Model, config: TrainConfig, class_of_unit: list[int] | None = None) -> None:
+def compile_model(
+    model: keras.Model, config: TrainConfig, class_of_unit: list[int] | None = None, head_classes: int = 0
+) -> None:
     """`make_optimizer`, label-smoothed cross-entropy, and the metrics the training log keeps.
 
-    With `class_of_unit` (train.class_head) the loss is both heads' and the one metric the
-    accuracy of their average (heads.HeadsLoss, heads.HeadsAccuracy)."""
-    if class_of_unit is not None:
+    With `head_classes` (train.class_head; `class_of_unit` says each unit's class) the loss is
+    both heads' and the one metric the accuracy of their average (heads.HeadsLoss, HeadsAccuracy)."""
+    if head_classes:
         loss = HeadsLoss(len(class_of_unit), config.label_smoothing)
-        metrics = [HeadsAccuracy(class_of_unit, max(class_of_unit) + 1)]
+        metrics = [HeadsAccuracy(class_of_unit, head_classes)]
     else:
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
         metrics = [
@@ -548,7 +550,7 @@ def train(
                 model = Distiller(student, teacher, config.distill.alpha, config.distill.temperature)
             elif config.distill.soft_labels:
                 model = SoftTargetDistiller(student, config.distill.alpha, config.distill.temperature)
-            compile_model(model, config, class_of_unit if config.class_head else None)
+            compile_model(model, config, class_of_unit, head_classes)
     finally:
         keras.mixed_precision.set_global_policy(policy)
     if strategy.num_replicas_in_sync > 1:
