@@ -30,7 +30,9 @@ def main() -> None:
     units = meta.get("units", {})
     class_of_unit = [classes.index(c) for c in units.values()]
     if config.class_head and not units:
-        raise ParamsError("train.class_head", "its second head learns units: set map_labels.learn: emotions")
+        raise ParamsError(
+            "train.class_head", "no units to put a class head beside: set map_labels.learn: emotions"
+        )
     train_set, val_set = load_arrays(args.train), load_arrays(args.val)
     validate = len(val_set["labels"]) > 0  # split.val: 0 leaves none: the last epoch is kept
     print(

@@ -135,5 +135,5 @@ def test_a_class_head_beside_the_units_ships_the_average_of_the_two_heads(tmp_pa
     set_params(project, {"map_labels": {"learn": "classes"}})
     failed = run(["dvc", "repro", "train"], project, check=False)
     assert failed.returncode != 0
-    message = "params.yaml: train.class_head: its second head learns units: set map_labels.learn: emotions"
-    assert message in failed.stderr + failed.stdout
+    message = "train.class_head: no units to put a class head beside: set map_labels.learn: emotions"
+    assert f"params.yaml: {message}" in failed.stderr + failed.stdout
