@@ -15,9 +15,9 @@ def main() -> None:
     from stressvision.fileio import load_arrays, read_json, write_json
     from stressvision.fitting import fit_and_save
     from stressvision.heads import averaging_kernel
-    from stressvision.labels import learned_labels
+    from stressvision.labels import LabelMap, learned_labels, merge_matrix
     from stressvision.model_config import make_model_config, save_model_config
-    from stressvision.models import merge_kernel, sum_into_classes
+    from stressvision.models import sum_into_classes
     from stressvision.params import Section
     from stressvision.reports import plot_training_curves, write_history_csv
     from stressvision.soft_labels import SoftLabels, learned_targets
@@ -28,7 +28,7 @@ def main() -> None:
     classes = meta["classes"]
     # map_labels.learn: emotions gives finer units to learn, summed into the classes after
     units = meta.get("units", {})
-    class_of_unit = [classes.index(c) for c in units.values()]
+    unit_classes = merge_matrix(tuple(units), LabelMap(tuple(classes), units), classes)
     if config.class_head and not units:
         raise ParamsError(
             "train.class_head", "no units to put a class head beside: set map_labels.learn: emotions"
@@ -67,12 +67,12 @@ def main() -> None:
             work_dir=work_dir,
             extra_callbacks=callbacks,
             soft_targets=soft_targets,
-            class_of_unit=class_of_unit,
+            unit_classes=unit_classes,
         )
         if config.class_head:
-            model = sum_into_classes(model, averaging_kernel(class_of_unit, len(classes)))
+            model = sum_into_classes(model, averaging_kernel(unit_classes))
         elif units:
-            model = sum_into_classes(model, merge_kernel(class_of_unit, len(classes)))
+            model = sum_into_classes(model, unit_classes)
         if units and validate:
             predicted = model.predict(val_set["images"], batch_size=256, verbose=0).argmax(1)
             summary["val_class_accuracy"] = float((predicted == val_set["labels"]).mean())

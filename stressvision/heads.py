@@ -11,19 +11,16 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from stressvision.models import merge_kernel
+
+def head_targets(unit_classes: np.ndarray) -> np.ndarray:
+    """(units, units + classes): row u is unit u's one-hot target, then its class's
+    (`unit_classes`: the units' (units, classes) 0/1 matrix, labels.merge_matrix)."""
+    return np.concatenate([np.eye(len(unit_classes), dtype=np.float32), unit_classes], axis=1)
 
 
-def head_targets(class_of_unit: list[int], num_classes: int) -> np.ndarray:
-    """(units, units + classes): row u is unit u's one-hot target, then its class's."""
-    return np.concatenate(
-        [np.eye(len(class_of_unit), dtype=np.float32), merge_kernel(class_of_unit, num_classes)], axis=1
-    )
-
-
-def averaging_kernel(class_of_unit: list[int], num_classes: int) -> np.ndarray:
+def averaging_kernel(unit_classes: np.ndarray) -> np.ndarray:
     """(units + classes, classes): the two heads' class probabilities, averaged."""
-    return merge_kernel([*class_of_unit, *range(num_classes)], num_classes, weight=0.5)
+    return 0.5 * np.concatenate([unit_classes, np.eye(unit_classes.shape[1], dtype=np.float32)])
 
 
 @keras.saving.register_keras_serializable(package="stressvision")
@@ -52,22 +49,17 @@ class HeadsLoss(keras.losses.Loss):
 class HeadsAccuracy(keras.metrics.Mean):
     """Accuracy of the two heads' average in the classes (what the saved model predicts)."""
 
-    def __init__(self, class_of_unit: list[int], num_classes: int, name: str = "accuracy", dtype=None):
+    def __init__(self, unit_classes, name: str = "accuracy", dtype=None):
         super().__init__(name=name, dtype=dtype)
-        self.class_of_unit, self.num_classes = list(class_of_unit), num_classes
-        self.kernel = averaging_kernel(self.class_of_unit, num_classes)
+        self.unit_classes = np.asarray(unit_classes, np.float32)
+        self.kernel = averaging_kernel(self.unit_classes)
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         predicted = keras.ops.argmax(
             keras.ops.matmul(keras.ops.cast(y_pred, "float32"), self.kernel), axis=-1
         )
-        actual = keras.ops.argmax(y_true[:, len(self.class_of_unit) :], axis=-1)
+        actual = keras.ops.argmax(y_true[:, len(self.unit_classes) :], axis=-1)
         return super().update_state(keras.ops.cast(predicted == actual, "float32"), sample_weight)
 
     def get_config(self) -> dict:
-        return {
-            "class_of_unit": self.class_of_unit,
-            "num_classes": self.num_classes,
-            "name": self.name,
-            "dtype": self.dtype,
-        }
+        return {"unit_classes": self.unit_classes.tolist(), "name": self.name, "dtype": self.dtype}

@@ -72,10 +72,10 @@ def build_custom_light(
     return keras.Model(inputs, outputs, name="custom_light")
 
 
-def probabilities(x: keras.KerasTensor, num_classes: int) -> keras.KerasTensor:
+def probabilities(x: keras.KerasTensor, num_classes: int, name: str = "probabilities") -> keras.KerasTensor:
     """The softmax head, always float32: under a mixed-precision policy a bfloat16/float16
     softmax loses the small probabilities that the loss and the TFLite export rely on."""
-    return layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities")(x)
+    return layers.Dense(num_classes, activation="softmax", dtype="float32", name=name)(x)
 
 
 def conv_bn_relu(
@@ -261,17 +261,9 @@ def load_face_model(path: str | os.PathLike, num_classes: int, expected: str = "
     return model
 
 
-def merge_kernel(class_of_output: list[int], num_classes: int, weight: float = 1.0) -> np.ndarray:
-    """The (outputs, num_classes) matrix that adds output i, times `weight`, into class
-    class_of_output[i] (see sum_into_classes)."""
-    kernel = np.zeros((len(class_of_output), num_classes), np.float32)
-    kernel[np.arange(len(class_of_output)), class_of_output] = weight
-    return kernel
-
-
 def sum_into_classes(model: keras.Model, kernel: np.ndarray) -> keras.Model:
-    """`model` with its probabilities summed into classes by `kernel` (merge_kernel; (outputs,
-    classes)): a fixed matrix after the softmax, so the saved model, its TFLite exports and every
+    """`model` with its probabilities summed into classes by `kernel` ((outputs, classes), e.g.
+    labels.merge_matrix): a fixed matrix after the softmax, so the saved model, its TFLite exports and every
     runtime see the scheme's classes (map_labels.learn: emotions; with add_class_head's two heads,
     heads.averaging_kernel)."""
     head = layers.Dense(kernel.shape[1], use_bias=False, trainable=False, name="sum_into_classes")
@@ -284,9 +276,8 @@ def add_class_head(model: keras.Model, num_classes: int) -> keras.Model:
     """`model` (a softmax over units) with a second softmax over `num_classes` classes on the
     features its own head reads, the two concatenated (units, then classes): the classes learnt
     beside their finer units, in one network (train.class_head; trained by heads.HeadsLoss)."""
-    features = model.get_layer("probabilities").input
-    classes = layers.Dense(num_classes, activation="softmax", dtype="float32", name="class_probabilities")
-    outputs = layers.Concatenate(dtype="float32", name="units_and_classes")([model.output, classes(features)])
+    classes = probabilities(model.get_layer("probabilities").input, num_classes, name="class_probabilities")
+    outputs = layers.Concatenate(dtype="float32", name="units_and_classes")([model.output, classes])
     return keras.Model(model.inputs, outputs, name=model.name)
 
 

@@ -457,15 +457,15 @@ def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
 
 
 def compile_model(
-    model: keras.Model, config: TrainConfig, class_of_unit: list[int] | None = None, head_classes: int = 0
+    model: keras.Model, config: TrainConfig, unit_classes: np.ndarray | None = None
 ) -> None:
     """`make_optimizer`, label-smoothed cross-entropy, and the metrics the training log keeps.
 
-    With `head_classes` (train.class_head; `class_of_unit` says each unit's class) the loss is
+    With `unit_classes` (train.class_head: the units' (units, classes) 0/1 matrix) the loss is
     both heads' and the one metric the accuracy of their average (heads.HeadsLoss, HeadsAccuracy)."""
-    if head_classes:
-        loss = HeadsLoss(len(class_of_unit), config.label_smoothing)
-        metrics = [HeadsAccuracy(class_of_unit, head_classes)]
+    if unit_classes is not None:
+        loss = HeadsLoss(len(unit_classes), config.label_smoothing)
+        metrics = [HeadsAccuracy(unit_classes)]
     else:
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
         metrics = [
@@ -486,7 +486,7 @@ def train(
     extra_callbacks: list | None = None,
     tensorboard_dir: str | os.PathLike = "logs/tensorboard",
     soft_targets: np.ndarray | None = None,
-    class_of_unit: list[int] | None = None,
+    unit_classes: np.ndarray | None = None,
 ) -> tuple[keras.Model, dict[str, list[float]], dict[str, float]]:
     """Fit with early stopping, LR decay and a best-on-val checkpoint; return the best model.
 
@@ -500,15 +500,17 @@ def train(
     always float32 (rebuilt after mixed-precision training) and is the student alone when
     distilling.
 
-    With `train.class_head` the labels are units (`num_classes` of them) and `class_of_unit`
-    says each one's class: the model returned outputs both heads (models.add_class_head).
+    With `train.class_head` the labels are units (`num_classes` of them) and `unit_classes`
+    (units, classes; labels.merge_matrix) says each one's class: the model returned outputs
+    both heads (models.add_class_head).
     """
     if config.distill.soft_labels and soft_targets is None:
         raise ValueError("train.distill.soft_labels is set: pass the faces' soft_targets")
-    if config.class_head and class_of_unit is None:
-        raise ValueError("train.class_head is set: pass the units' class_of_unit")
-    head_classes = max(class_of_unit) + 1 if config.class_head else 0
-    targets = head_targets(class_of_unit, head_classes) if config.class_head else None
+    if config.class_head and unit_classes is None:
+        raise ValueError("train.class_head is set: pass the units' unit_classes")
+    heads = unit_classes if config.class_head else None
+    head_classes = 0 if heads is None else heads.shape[1]
+    targets = None if heads is None else head_targets(heads)
     validate = len(val_data[1]) > 0
     if not validate and config.lr_schedule == "plateau":
         raise ParamsError(
@@ -550,7 +552,7 @@ def train(
                 model = Distiller(student, teacher, config.distill.alpha, config.distill.temperature)
             elif config.distill.soft_labels:
                 model = SoftTargetDistiller(student, config.distill.alpha, config.distill.temperature)
-            compile_model(model, config, class_of_unit, head_classes)
+            compile_model(model, config, heads)
     finally:
         keras.mixed_precision.set_global_policy(policy)
     if strategy.num_replicas_in_sync > 1:

@@ -287,7 +287,8 @@ def test_class_head_trains_both_heads_and_validates_their_average(tmp_path, prec
     images, units = rng.integers(0, 256, (48, 48, 48), dtype=np.uint8), rng.integers(0, 5, 48)
     config = train_config(class_head=True, epochs=3, label_smoothing=0.1, precision=precision)
     val = (images[:16], units[:16])
-    model, history, summary = train(config, (images, units), val, 5, tmp_path, class_of_unit=class_of_unit)
+    unit_classes = np.eye(3, dtype=np.float32)[class_of_unit]
+    model, history, summary = train(config, (images, units), val, 5, tmp_path, unit_classes=unit_classes)
     assert model.output_shape == (None, 5 + 3)
     assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
     assert set(history) >= {"accuracy", "val_accuracy", "loss", "val_loss"} and "precision" not in history
@@ -308,7 +309,7 @@ def test_class_head_trains_both_heads_and_validates_their_average(tmp_path, prec
     assert history["val_loss"][epoch] == pytest.approx(both.mean(), rel=1e-3)
     assert not np.allclose(unit_p @ np.eye(3)[class_of_unit], class_p, atol=1e-3)  # two heads, not one
 
-    shipped = sum_into_classes(model, averaging_kernel(class_of_unit, 3))
+    shipped = sum_into_classes(model, averaging_kernel(unit_classes))
     assert shipped.output_shape == (None, 3)
     np.testing.assert_allclose(shipped.predict(val[0][..., None], verbose=0), averaged, atol=1e-5)
 
