@@ -164,7 +164,7 @@ def test_dvc_repro_distils_from_a_soft_labels_file(tmp_path: Path):
     # The teacher's sad -> happy is learnt: sad faces are taken for happy above chance and far more
     # often than the faces it calls neutral or stress. The bars leave room for the CPU: this
     # 12-epoch student is another draw on each (AVX2-only Zen 3: 0.4 of the sad faces to happy,
-    # 1/150 of the neutral and stress ones; 0.56 right on the other faces, 1/3 if it said neutral).
+    # 2/150 of the neutral and stress ones; 0.56 right on the other faces, 1/3 if it said neutral).
     neutral_or_stress = np.isin(test["labels"], [classes.index("neutral"), classes.index("stress")])
     assert (on_sad == happy).mean() > max(0.25, 5 * (predicted[neutral_or_stress] == happy).mean())
     others = test["labels"] != sad
