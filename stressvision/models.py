@@ -200,6 +200,7 @@ def build_vgg_fer(
     input_shape: tuple[int, int, int] = FACE_SHAPE,
     width: float = 1.0,
     fc_units: int = 0,
+    fc_batchnorm: bool = False,
 ) -> keras.Model:
     """The VGG variant behind the 73.28 % single-network FER-2013 record (Khaireddin & Chen 2021).
 
@@ -208,6 +209,9 @@ def build_vgg_fer(
     parameters; `width` scales every layer so a CPU can train it (and INT8 fits the edge).
     `fc_units` > 0 sets the two dense layers apart from the width: at 48 px they hold most of
     the weights (width 0.25: 2.2 of 2.5 M), so narrowing them is what brings INT8 under 2 MB.
+    `fc_batchnorm` normalises each dense layer before its ReLU: without it, trained with Adam,
+    most of the first one's units die (zero for every face: 456 of 512 in a real_default
+    model, BENCHMARKS.md), and the weights meant to carry them are dead weight.
     """
     inputs = keras.Input(input_shape, name="face")
     x = face_preprocessing(inputs, input_size)
@@ -219,7 +223,12 @@ def build_vgg_fer(
     x = layers.Flatten(name="flatten")(x)
     units = fc_units if fc_units > 0 else max(16, round(4096 * width))
     for i in (1, 2):
-        x = layers.Dense(units, activation="relu", name=f"fc{i}")(x)
+        if fc_batchnorm:  # the shift stands in for the bias; Keras' momentum, as measured
+            x = layers.Dense(units, use_bias=False, name=f"fc{i}")(x)
+            x = layers.BatchNormalization(name=f"fc{i}_bn")(x)
+            x = layers.ReLU(name=f"fc{i}_relu")(x)
+        else:
+            x = layers.Dense(units, activation="relu", name=f"fc{i}")(x)
         x = layers.Dropout(dropout, name=f"fc{i}_dropout")(x)
     outputs = probabilities(x, num_classes)
     return keras.Model(inputs, outputs, name="vgg_fer")
@@ -238,9 +247,9 @@ def float32_copy(build: Callable[[], keras.Model], trained: keras.Model) -> kera
     return model
 
 
-def load_face_model(path: str | os.PathLike, num_classes: int, expected: str = "") -> keras.Model:
+def load_face_model(path: str | os.PathLike, num_classes: int | None, expected: str = "") -> keras.Model:
     """A saved face model (.keras) that takes FACE_SHAPE faces and predicts `num_classes`
-    classes; else DataError. `expected` says where the class count comes from."""
+    classes (None: any number); else DataError. `expected` says where the class count comes from."""
     if not Path(path).is_file():
         raise DataError(f"{path}: no such .keras model file")
     if not zipfile.is_zipfile(path):
@@ -253,12 +262,39 @@ def load_face_model(path: str | os.PathLike, num_classes: int, expected: str = "
     shape, outputs = model.input_shape, model.output_shape
     if not isinstance(shape, tuple) or tuple(shape[1:]) != FACE_SHAPE:
         raise DataError(f"{path}: takes input {shape}, not the {FACE_SHAPE} faces of a face model")
-    if not isinstance(outputs, tuple) or outputs[-1] != num_classes:
+    if not isinstance(outputs, tuple) or num_classes is not None and outputs[-1] != num_classes:
         raise DataError(
             f"{path} predicts {outputs[-1] if isinstance(outputs, tuple) else outputs} classes, "
             + (expected or f"the data has {num_classes}")
         )
     return model
+
+
+def dead_dense_units(
+    model: keras.Model, faces: np.ndarray, batch_size: int = 256
+) -> dict[str, tuple[int, int]]:
+    """(dead, units) of each dense ReLU layer, by name: a unit is dead when it is zero for every
+    one of `faces` (FACE_SHAPE pixels). A dead ReLU passes no gradient, so it never comes back:
+    its weights are carried, stored and run for nothing."""
+    relus = [layer for layer in model.layers if _is_dense_relu(layer)]
+    if not relus:
+        return {}
+    probe = keras.Model(model.inputs, [layer.output for layer in relus])
+    pixels = faces.reshape((-1, *FACE_SHAPE)).astype(np.float32)
+    outputs = probe.predict(pixels, batch_size=batch_size, verbose=0)
+    outputs = outputs if isinstance(outputs, list) else [outputs]
+    return {
+        layer.name: (int((out.max(axis=0) <= 0).sum()), out.shape[-1]) for layer, out in zip(relus, outputs)
+    }
+
+
+def _is_dense_relu(layer: keras.layers.Layer) -> bool:
+    """A ReLU whose output is a vector per face: a Dense layer's own, or a ReLU layer after one."""
+    if len(layer.output.shape) != 2:
+        return False
+    if isinstance(layer, layers.Dense):
+        return layer.activation is keras.activations.relu
+    return isinstance(layer, layers.ReLU)
 
 
 def sum_into_classes(model: keras.Model, kernel: np.ndarray) -> keras.Model:

@@ -82,6 +82,7 @@ class TrainConfig:
     trainable_layers: int
     width: float
     fc_units: int
+    fc_batchnorm: bool
     epochs: int
     max_minutes: float
     batch_size: int
@@ -118,6 +119,7 @@ class TrainConfig:
             trainable_layers=section.int("trainable_layers", minimum=0),
             width=section.float("width", minimum=0.05, maximum=4.0),
             fc_units=section.int("fc_units", minimum=0, maximum=MAX_UNITS),
+            fc_batchnorm=section.bool("fc_batchnorm"),
             epochs=section.int("epochs", minimum=1),
             max_minutes=section.float("max_minutes", minimum=0.0),
             batch_size=section.int("batch_size", minimum=1),
@@ -168,7 +170,8 @@ def build_model(config: TrainConfig, num_classes: int, head_classes: int = 0) ->
     `head_classes` (train.class_head) a second head over that many classes (add_class_head).
 
     Every builder takes num_classes, input_size and dropout; model-specific keys (weights,
-    trainable_layers, width, dense_units, fc_units) go only to the builders that declare them.
+    trainable_layers, width, dense_units, fc_units, fc_batchnorm) go only to the builders that
+    declare them.
     """
     builder = MODEL_BUILDERS[config.model]
     accepted = inspect.signature(builder).parameters

@@ -69,6 +69,22 @@ def stage_in_copy(tmp_path: Path, updates: dict, module: str, *args: str) -> sub
     return run(["python", "-m", f"stages.{module}", *args], tmp_path, check=False)
 
 
+def vgg_fer_with_units_off(fc_batchnorm: bool, units: int, off: list[int]):
+    """A tiny vgg_fer whose dense units are all on for any face (their bias or normalisation
+    shift far above what reaches them) but the units `off` of fc1, off for every face."""
+    import numpy as np
+
+    from stressvision.models import build_vgg_fer
+
+    model = build_vgg_fer(3, width=0.0625, fc_units=units, fc_batchnorm=fc_batchnorm)
+    for i, shift in ((1, 1e6), (2, 1e9)):
+        layer = model.get_layer(f"fc{i}_bn" if fc_batchnorm else f"fc{i}")
+        weights = layer.get_weights()
+        weights[1 if fc_batchnorm else -1] = np.where(np.isin(np.arange(units), off) & (i == 1), -1e6, shift)
+        layer.set_weights(weights)
+    return model
+
+
 def error_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("error")]
 

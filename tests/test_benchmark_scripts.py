@@ -11,7 +11,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import REAL_FER, ROOT, STRESS_MODEL, VOICE_MODEL, error_lines, fer_happy_faces
+from tests.conftest import (
+    REAL_FER,
+    ROOT,
+    STRESS_MODEL,
+    VOICE_MODEL,
+    error_lines,
+    fer_happy_faces,
+    vgg_fer_with_units_off,
+)
 
 
 def bench(module: str, *args: str) -> subprocess.CompletedProcess:
@@ -220,6 +228,30 @@ def test_monitor_accuracy_scores_each_frame_of_a_clip_it_makes_from_real_faces(f
     assert f"of the {found} frames with a face: {right / found:.3f}" in result.stdout
     too_far = bench("monitor_accuracy", *args[:4], "--frames-per-face", "100")
     assert "moving 396 px does not fit a 640x480 frame" in one_error(too_far)
+
+
+def test_dense_units_counts_the_dead_units_of_a_saved_model_on_image_files(files, tmp_path):
+    """The units switched off are counted through the saved .keras file and decoded images;
+    what it cannot read is one line."""
+    vgg_fer_with_units_off(fc_batchnorm=False, units=16, off=[0, 1, 2, 3]).save(tmp_path / "model.keras")
+    rng = np.random.default_rng(0)
+    (tmp_path / "faces" / "any").mkdir(parents=True)
+    for i in range(5):
+        face = rng.integers(0, 256, (48, 48), dtype=np.uint8)
+        Image.fromarray(face).save(tmp_path / "faces" / ("any" if i % 2 else "") / f"{i}.png")
+    result = bench("dense_units", "--model", str(tmp_path / "model.keras"), "--data", str(tmp_path / "faces"))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].endswith(f"model.keras (vgg_fer), 5 faces of {tmp_path / 'faces'}"), result.stdout
+    assert [line.split() for line in lines[1:]] == [
+        ["fc1", "4", "of", "16", "units", "dead", "(25%)"],
+        ["fc2", "0", "of", "16", "units", "dead", "(0%)"],
+    ]
+    (tmp_path / "empty").mkdir()
+    empty = bench("dense_units", "--model", str(tmp_path / "model.keras"), "--data", str(tmp_path / "empty"))
+    assert one_error(empty).endswith("empty: no images in it or its folders")
+    not_model = bench("dense_units", "--model", files["grey"], "--data", str(tmp_path / "faces"))
+    assert one_error(not_model).endswith("grey.png: not a .keras model (a .keras file is a zip archive)")
 
 
 def test_detector_framing_refuses_what_it_cannot_measure(files, tmp_path):

@@ -64,7 +64,7 @@ def test_bfloat16_pays_where_it_trained_faster(flags, vendor, pays):
         ("auto", 0, AVX2, AMD, "float32", "auto: no GPU, and this CPU has no AVX512_BF16/AMX"),
         ("auto", 0, None, "", "float32", "auto: no GPU, and this CPU's flags are unknown"),
         ("mixed_bfloat16", 0, AVX2, AMD, "mixed_bfloat16", "warning: mixed_bfloat16 is emulated on this CPU"),
-        ("mixed_bfloat16", 0, AVX512_BF16, INTEL, "mixed_bfloat16", "warning: mixed_bfloat16 trains about"),
+        ("mixed_bfloat16", 0, AVX512_BF16, INTEL, "mixed_bfloat16", "warning: mixed_bfloat16 trains slower"),
         ("mixed_bfloat16", 0, AVX512_BF16, AMD, "mixed_bfloat16", ""),
         ("mixed_bfloat16", 1, AVX2, INTEL, "mixed_bfloat16", ""),
         ("mixed_bfloat16", 0, None, "", "mixed_bfloat16", ""),  # unknown CPU: no warning
@@ -80,6 +80,15 @@ def test_resolve_precision(requested, gpus, flags, vendor, expected, note):
     assert bool(said) == bool(note)
     if said.startswith("warning"):
         assert "set train.precision to float32 or auto" in said
+
+
+@pytest.mark.parametrize("requested", ["auto", "mixed_bfloat16"])
+def test_bfloat16_note_calls_the_cpu_intel_only_when_it_is(requested):
+    _, intel = resolve_precision(requested, 0, AVX512_BF16, INTEL)
+    assert "on an Intel CPU without AMX" in intel
+    for vendor, named in [("HygonGenuine", "this one: HygonGenuine"), ("", "this one: vendor unknown")]:
+        _, said = resolve_precision(requested, 0, AVX512_BF16, vendor)
+        assert "on an Intel CPU" not in said and named in said and "1.5x on an Intel Xeon" in said
 
 
 class PolicyDuringFit(keras.callbacks.Callback):

@@ -22,7 +22,12 @@ from stressvision.export import to_tflite
 from stressvision.fitting import fit_and_save
 from stressvision.heads import averaging_kernel
 from stressvision.litert import TFLiteClassifier
-from stressvision.models import MODEL_BUILDERS, build_mobilenetv3_small, sum_into_classes
+from stressvision.models import (
+    MODEL_BUILDERS,
+    build_mobilenetv3_small,
+    dead_dense_units,
+    sum_into_classes,
+)
 from stressvision.params import Section
 from stressvision.profiles import (
     PROFILES_DIR,
@@ -44,7 +49,7 @@ from stressvision.training import (
     make_optimizer,
     train,
 )
-from tests.conftest import ROOT, deep_update, default_params
+from tests.conftest import ROOT, deep_update, default_params, vgg_fer_with_units_off
 
 NUM_CLASSES = 3
 # Small enough for a 2-core CI machine; every builder keeps its structure.
@@ -146,6 +151,48 @@ def test_vgg_fer_fc_units_sets_its_dense_layers_apart_from_the_width():
     assert narrow.count_params() == sum(convs) + dense
 
 
+def test_vgg_fer_fc_batchnorm_normalises_its_dense_layers_and_converts_exactly(tmp_path):
+    """The normalisation replaces each dense layer's bias and sits before its ReLU; trained a
+    step, the float32 TFLite file computes what Keras does and the INT8 file runs."""
+    plain = build_model(train_config(model="vgg_fer", width=0.0625, fc_units=32), NUM_CLASSES)
+    normed = build_model(
+        train_config(model="vgg_fer", width=0.0625, fc_units=32, fc_batchnorm=True), NUM_CLASSES
+    )
+    for i in (1, 2):
+        assert (
+            not normed.get_layer(f"fc{i}").use_bias
+            and normed.get_layer(f"fc{i}").activation.__name__ == "linear"
+        )
+        order = [layer.name for layer in normed.layers]
+        assert order.index(f"fc{i}") < order.index(f"fc{i}_bn") < order.index(f"fc{i}_relu")
+    # two biases of 32 give way to two normalisations of 4 x 32 (scale, shift, mean, variance)
+    assert normed.count_params() == plain.count_params() - 2 * 32 + 2 * 4 * 32
+    images, labels = faces(16)
+    pixels = images[..., None].astype(np.float32)
+    normed.compile(optimizer="adam", loss="categorical_crossentropy", run_eagerly=True)
+    normed.train_on_batch(pixels, keras.utils.to_categorical(labels, NUM_CLASSES))
+    for variant in ("float32", "int8"):
+        (tmp_path / f"{variant}.tflite").write_bytes(to_tflite(normed, variant, images))
+    expected = normed.predict(pixels, verbose=0)
+    np.testing.assert_allclose(
+        TFLiteClassifier(tmp_path / "float32.tflite").predict(pixels), expected, atol=1e-5
+    )
+    assert TFLiteClassifier(tmp_path / "int8.tflite").predict(pixels).shape == expected.shape
+
+
+@pytest.mark.parametrize(
+    ("fc_batchnorm", "relus"), [(False, ("fc1", "fc2")), (True, ("fc1_relu", "fc2_relu"))]
+)
+def test_dead_dense_units_counts_the_units_no_face_turns_on(fc_batchnorm, relus):
+    model = vgg_fer_with_units_off(fc_batchnorm, units=16, off=[2, 5, 11])
+    images, _ = faces(12)
+    assert dead_dense_units(model, images) == {relus[0]: (3, 16), relus[1]: (0, 16)}
+    assert (
+        dead_dense_units(build_model(train_config(**TINY["resnet18"], model="resnet18"), NUM_CLASSES), images)
+        == {}
+    )
+
+
 @pytest.mark.parametrize(
     ("updates", "message"),
     [
@@ -154,6 +201,7 @@ def test_vgg_fer_fc_units_sets_its_dense_layers_apart_from_the_width():
         ({"trainable_layers": -1}, "train.trainable_layers: must be >= 0"),
         ({"width": 0}, "train.width: must be >= 0.05"),
         ({"fc_units": -1}, "train.fc_units: must be >= 0"),
+        ({"fc_batchnorm": "yes"}, "train.fc_batchnorm: expected true or false"),
         ({"lr_schedule": "step"}, "train.lr_schedule: unknown value 'step'"),
         ({"lr_schedule": "cosine", "warmup_epochs": 5}, "train.warmup_epochs: must be < train.epochs (1)"),
         ({"precision": "bfloat16"}, "train.precision: unknown value 'bfloat16'"),
