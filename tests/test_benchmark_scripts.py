@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import (
+    EMOTIONS_MODEL,
     REAL_FER,
     ROOT,
     STRESS_MODEL,
@@ -230,6 +231,29 @@ def test_monitor_accuracy_scores_each_frame_of_a_clip_it_makes_from_real_faces(f
     assert "moving 396 px does not fit a 640x480 frame" in one_error(too_far)
 
 
+def test_model_latency_times_each_model_in_turn_with_its_own_tta(tmp_path):
+    """Each model is timed in every round on faces decoded from the folder, with the TTA its
+    config names (or --tta), and compared with the first model's mean."""
+    needs(STRESS_MODEL, EMOTIONS_MODEL)
+    rng = np.random.default_rng(0)
+    (tmp_path / "happy").mkdir()
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (60, 60), dtype=np.uint8)).save(tmp_path / "happy" / f"{i}.png")
+    models = ["--model", str(STRESS_MODEL), "--model", str(EMOTIONS_MODEL)]
+    result = bench("model_latency", *models, "--data", str(tmp_path), "--rounds", "2", "--runs", "3")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout.splitlines()
+    assert out[0].startswith(f"model_latency: 3 faces of {tmp_path}, LiteRT 2 threads, 2 rounds of 3 timed")
+    assert [line.split(":")[0] for line in out[1:3]] == ["round 1/2", "round 2/2"], out
+    rows = {line.split()[0]: line.split()[1:] for line in out[4:]}
+    assert list(rows) == [str(STRESS_MODEL), str(EMOTIONS_MODEL)], out
+    (lead_tta, lead_mean, *_), (tta, mean, *_, ratio) = rows.values()
+    assert lead_tta == tta == "flip_zoom" and float(lead_mean) > 0, out
+    assert float(ratio) == pytest.approx(float(mean) / float(lead_mean), abs=0.006), out
+    one_pass = bench("model_latency", *models[:2], "--data", str(tmp_path), "--runs", "3", "--tta", "none")
+    assert one_pass.returncode == 0 and one_pass.stdout.splitlines()[-1].split()[1] == "none", one_pass
+
+
 def test_dense_units_counts_the_dead_units_of_a_saved_model_on_image_files(files, tmp_path):
     """The units switched off are counted through the saved .keras file and decoded images;
     what it cannot read is one line."""
@@ -278,6 +302,11 @@ def test_detector_framing_refuses_what_it_cannot_measure(files, tmp_path):
             "argument --runs: must be >= 1",
         ),
         ("train_speed", ["--train", "T", "--steps", "0"], "argument --steps: must be >= 1, got 0"),
+        (
+            "model_latency",
+            ["--model", "M", "--data", "D", "--rounds", "0"],
+            "argument --rounds: must be >= 1, got 0",
+        ),
         ("face_profiles", ["--epochs", "0", "--archive", "A"], "argument --epochs: must be >= 1, got 0"),
         ("voice_speakers", ["--archive", "A", "--epochs", "-3"], "argument --epochs: must be >= 1, got -3"),
         (
@@ -305,6 +334,11 @@ def test_counts_must_be_at_least_one(module, args, message):
         ("voice_edge_latency", ["--model", "VOICE", "--wav", "{tmp}/nope.wav"], "nope.wav: No such file"),
         ("voice_edge_latency", ["--model", "VOICE", "--wav", "README.md"], "README.md: not a WAV file"),
         ("voice_edge_latency", ["--model", "STRESS", "--wav", "{wav}"], "not a voice model"),
+        (
+            "model_latency",
+            ["--model", "STRESS", "--data", "{tmp}/nope"],
+            "nope: not a folder of class folders",
+        ),
         ("train_speed", ["--train", "{tmp}/nope.npz"], "nope.npz: no such file"),
         ("train_speed", ["--train", "README.md"], "README.md: not a train split .npz"),
         (
