@@ -48,8 +48,9 @@ def main() -> None:
     args = parser.parse_args()
 
     models = [load_edge_model(path, num_threads=args.threads, tta=args.tta) for path in args.model]
-    paths, _ = draw_faces(args.data, models[0], None, np.random.default_rng(args.seed))
-    chosen = np.random.default_rng(args.seed).permutation(len(paths))[: args.faces]
+    rng = np.random.default_rng(args.seed)
+    paths, _ = draw_faces(args.data, models[0], None, rng)  # every face: draws nothing from rng
+    chosen = rng.permutation(len(paths))[: args.faces]
     faces = np.stack([face_crop_from_file(paths[i]) for i in sorted(chosen)]).astype(np.float32)
     print(
         f"model_latency: {len(faces)} faces of {args.data}, LiteRT {args.threads} threads, "
